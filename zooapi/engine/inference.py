@@ -1,0 +1,125 @@
+"""`predict` and `evaluate` over Spark DataFrames (driver side).
+
+Both ship the model once as a broadcast and run `mapInArrow` tasks that keep
+it loaded per Python worker (`zooapi.worker.inference`).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+from typing import Sequence
+
+import numpy as np
+
+from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
+from zooapi.engine.training import check_positive_int
+from zooapi.feed import output_spark_type
+from zooapi.feed.columns import ColumnSpec
+from zooapi.worker import metrics as M
+from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_partition
+from zooapi.worker.serialization import model_to_blob
+
+DEFAULT_PREDICT_BATCH = 1024
+
+
+def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels: ColumnSpec | None = None):
+    spark = df.sparkSession
+    batch_size = check_positive_int("batch_size", batch_size)
+    features = plan_features(model, df.schema, feature_cols)
+    label_feeds = plan_labels(model, df.schema, labels) if labels is not None else None
+    blob = model_to_blob(model)
+    threads = int(spark.conf.get("spark.task.cpus", "1") or 1)
+    job = InferenceJob(blob.key, spark.sparkContext.broadcast(blob), features, batch_size,
+                       threads=threads, labels=label_feeds)
+    return job, blob
+
+
+def prediction_columns(prediction_col: str | Sequence[str], n_outputs: int) -> list[str]:
+    if isinstance(prediction_col, str):
+        return [prediction_col] if n_outputs == 1 else [f"{prediction_col}_{i}" for i in range(n_outputs)]
+    names = list(prediction_col)
+    if len(names) != n_outputs:
+        raise ValueError(
+            f"The model has {n_outputs} output(s) but `prediction_col` names {len(names)} column(s). "
+            f"Received: prediction_col={prediction_col!r}")
+    return names
+
+
+def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[str] = "prediction",
+            batch_size: int = DEFAULT_PREDICT_BATCH):
+    """The DataFrame with the model's predictions added, computed on the executors.
+
+    Every input column is kept. A prediction column is `double` when the
+    output has one value per row, else `array<float>` (the row's output
+    flattened). A model with several outputs gets one column per output:
+    `prediction_col` is then a list of names, or a prefix (`prediction_0`...).
+    Works on streaming DataFrames too.
+
+    Args:
+        model: a Keras model.
+        df: the DataFrame (batch or streaming).
+        feature_cols: the column(s) feeding the model's input(s), as in `fit`.
+        prediction_col: the name(s) of the new column(s).
+        batch_size: rows per forward pass.
+
+    Returns:
+        A DataFrame (lazy: nothing runs until an action).
+
+    Example:
+        >>> predict(model, df, "features").select("prediction").show(5)  # doctest: +SKIP
+    """
+    from pyspark.sql import types as T
+
+    shapes = output_shapes(model)
+    names = prediction_columns(prediction_col, len(shapes))
+    clash = [n for n in names if n in df.columns]
+    if clash:
+        raise ValueError(f"Column '{clash[0]}' already exists in the DataFrame; choose another `prediction_col`.")
+    job, _ = _inference_job(model, df, feature_cols, batch_size)
+    job.prediction_cols = names
+    schema = T.StructType(df.schema.fields + [
+        T.StructField(name, output_spark_type(shape or (None,)), nullable=False) for name, shape in zip(names, shapes)])
+    return df.mapInArrow(lambda batches: predict_partition(job, batches), schema)
+
+
+def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
+             batch_size: int = DEFAULT_PREDICT_BATCH) -> dict[str, float]:
+    """The loss and compiled metrics of `model` over all of `df`, exactly:
+    every partition sums its metric states and the driver adds them up.
+
+    Returns:
+        `{"loss": ..., "<metric>": ...}` as Keras' `evaluate(return_dict=True)`.
+
+    Example:
+        >>> evaluate(model, test_df, "features", "label")["accuracy"]  # doctest: +SKIP
+    """
+    from zooapi.engine.training import check_compiled
+
+    check_compiled(model)
+    job, blob = _inference_job(model, df, feature_cols, batch_size, labels=label_cols)
+    data = df.select(*feed_columns(job.features, job.labels))
+    schema = "rows long, states binary, label_shapes string"
+    parts = data.mapInArrow(lambda batches: evaluate_partition(job, batches), schema).collect()
+    job.model.destroy(blocking=False)
+    if not parts:
+        raise ValueError("Cannot evaluate on an empty DataFrame: it has no rows.")
+    total = None
+    for part in parts:
+        with np.load(io.BytesIO(part["states"])) as z:
+            total = M.add_states(total, [z[f"arr_{i}"] for i in range(len(z.files))])
+    return _metric_results(blob, shapes=ast.literal_eval(parts[0]["label_shapes"]), states=total)
+
+
+def _metric_results(blob, shapes, states) -> dict[str, float]:
+    """Adds summed states into a fresh copy of the model's metrics and reads them."""
+    from zooapi.worker.inference import LoadedModel
+
+    loaded = LoadedModel(blob.load(compile=True))
+    metrics = loaded.evaluation_metrics()
+    out_shapes = output_shapes(loaded.model)
+    ys = [np.zeros((1, *s), np.float32) for s in shapes]
+    preds = [np.full((1, *[d or 1 for d in (s or (1,))]), 0.5, np.float32) for s in out_shapes]
+    loaded.model.compute_metrics(None, M.as_structure(ys), M.as_structure(preds), sample_weight=None)
+    M.assign_states(metrics, states)
+    return M.results(metrics)

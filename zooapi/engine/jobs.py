@@ -1,0 +1,89 @@
+"""Running a barrier job while listening to its workers.
+
+The Spark job runs on a thread of its own (in its own job group), and the
+calling thread handles the workers' events: progress, epoch ends, errors.
+A worker's error cancels the job at once and is raised with the worker's
+own message; for `ValueError` and `TypeError` (bad data) with its own type.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from typing import Any, Callable
+
+from zooapi.engine.server import Event, JobServer
+
+logger = logging.getLogger(__name__)
+
+_ERROR_TYPES = {"ValueError": ValueError, "TypeError": TypeError}
+
+
+def driver_host(spark) -> str:
+    return spark.conf.get("spark.driver.host", None) or spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1")
+
+
+def worker_exception(message: dict[str, Any]) -> Exception:
+    """The exception to raise on the driver for a worker's error event."""
+    kind = _ERROR_TYPES.get(message.get("error"))
+    if kind is not None:
+        return kind(message["message"])
+    return RuntimeError(
+        f"Training failed on worker {message.get('worker')}: {message.get('error')}: "
+        f"{message.get('message')}\n--- worker traceback ---\n{message.get('traceback', '')}"
+    )
+
+
+def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_event: Callable[[Event], None],
+                    description: str = "zooapi training") -> Any:
+    """Runs `collect()` (a Spark action) on a thread; feeds worker events to
+    `on_event` on this thread until the action ends; returns its result."""
+    sc = spark.sparkContext
+    group = f"zooapi-{uuid.uuid4().hex[:12]}"
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        sc.setJobGroup(group, description, interruptOnCancel=True)
+        try:
+            outcome["result"] = collect()
+        except BaseException as exc:  # re-raised on the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="zooapi-spark-job", daemon=True)
+    thread.start()
+    worker_error = None
+    try:
+        while thread.is_alive() or not server.events.empty():
+            try:
+                event = server.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if event.message.get("type") == "error":
+                if worker_error is None:
+                    worker_error = event.message
+                    logger.debug("worker %s failed; cancelling the job", event.message.get("worker"))
+                    sc.cancelJobGroup(group)
+                continue
+            if worker_error is None:
+                on_event(event)
+    except BaseException:
+        sc.cancelJobGroup(group)
+        thread.join(timeout=30)
+        raise
+    if "error" in outcome and worker_error is None:
+        # A task can die before it reports; give its report a moment to arrive.
+        try:
+            while True:
+                event = server.events.get(timeout=1.0)
+                if event.message.get("type") == "error":
+                    worker_error = event.message
+                    break
+        except queue.Empty:
+            pass
+    if worker_error is not None:
+        raise worker_exception(worker_error) from outcome.get("error")
+    if "error" in outcome:
+        raise RuntimeError(f"The Spark job '{description}' failed: {outcome['error']}") from outcome["error"]
+    return outcome["result"]

@@ -1,0 +1,180 @@
+"""Prediction and evaluation inside Spark tasks.
+
+Each Python worker process keeps the models it loaded in `_MODEL_CACHE`,
+keyed by the model's content hash, so a model is loaded once per process and
+not once per batch or task. A batch is decoded on a helper thread while
+TensorFlow works on the one before it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from zooapi.feed import TensorFeed, decode_feed, encode_output
+from zooapi.worker import metrics as M
+from zooapi.worker.prefetch import prefetch_iter
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+_MODEL_CACHE: "OrderedDict[str, LoadedModel]" = OrderedDict()
+_MODEL_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+_THREADS_SET = False
+
+
+def clear_model_cache() -> None:
+    """Forgets every model this process has loaded."""
+    with _CACHE_LOCK:
+        _MODEL_CACHE.clear()
+
+
+class LoadedModel:
+    """A model and its compiled forward pass."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if inputs:
+            signature = [tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in inputs]
+            self._forward = tf.function(lambda *xs: model(M.as_structure(list(xs)), training=False),
+                                        input_signature=signature)
+        else:
+            self._forward = tf.function(lambda *xs: model(M.as_structure(list(xs)), training=False),
+                                        reduce_retracing=True)
+        self._eval_step = None
+
+    def predict(self, xs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+        """The model's outputs for all rows, computed `batch_size` rows at a time."""
+        n = len(xs[0])
+        pieces = []
+        for start in range(0, n, batch_size):
+            out = self._forward(*[x[start:start + batch_size] for x in xs])
+            pieces.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+        if not pieces:
+            return []
+        return [np.concatenate(parts) for parts in zip(*pieces)]
+
+    def evaluation_metrics(self) -> list:
+        """A batch-size-weighted loss tracker followed by the compiled metrics."""
+        import keras
+        import tensorflow as tf
+
+        if self._eval_step is None:
+            self._loss = keras.metrics.Mean(name="loss")
+            model = self.model
+
+            def step(x, y):
+                y_pred = model(x, training=False)
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+                self._loss.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(y_pred)[0])[0])
+                model.compute_metrics(x, y, y_pred, sample_weight=None)
+
+            self._eval_step = tf.function(step, reduce_retracing=True)
+        return [self._loss] + M.compiled_metrics(self.model)
+
+    def evaluate_batch(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        self._eval_step(M.as_structure(xs), M.as_structure(ys))
+
+
+def _set_threads(threads: int) -> None:
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+    except RuntimeError:  # TF already initialised in this process
+        pass
+    _THREADS_SET = True
+
+
+def cached_model(key: str, broadcast, threads: int) -> LoadedModel:
+    """The model with content hash `key`, loaded once per process."""
+    with _CACHE_LOCK:
+        if key in _MODEL_CACHE:
+            _MODEL_CACHE.move_to_end(key)
+            return _MODEL_CACHE[key]
+    _set_threads(threads)
+    loaded = LoadedModel(broadcast.value.load(compile=True))
+    with _CACHE_LOCK:
+        _MODEL_CACHE[key] = loaded
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    return loaded
+
+
+@dataclass
+class InferenceJob:
+    """What prediction and evaluation tasks need; pickled into the closure."""
+
+    key: str
+    model: Any  # a Broadcast of a ModelBlob
+    features: list[TensorFeed]
+    batch_size: int
+    threads: int = 1
+    labels: list[TensorFeed] | None = None
+    prediction_cols: list[str] | None = None
+
+
+def _decoded(job: InferenceJob, batches: Iterator[pa.RecordBatch], with_labels: bool):
+    """(batch, inputs, labels) per record batch, decoded one batch ahead."""
+    offset = 0
+    for batch in batches:
+        xs = [decode_feed(batch, f, offset) for f in job.features]
+        ys = [decode_feed(batch, f, offset) for f in job.labels] if with_labels else None
+        offset += batch.num_rows
+        yield batch, xs, ys
+
+
+def predict_partition(job: InferenceJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    loaded = cached_model(job.key, job.model, job.threads)
+    for batch, xs, _ in prefetch_iter(_decoded(job, batches, False)):
+        if batch.num_rows == 0:
+            outs = [np.zeros((0, 1), np.float32)] * len(job.prediction_cols)
+        else:
+            outs = loaded.predict(xs, job.batch_size)
+        for name, out in zip(job.prediction_cols, outs):
+            batch = batch.append_column(name, encode_output(out))
+        yield batch
+
+
+def evaluate_partition(job: InferenceJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """One row per partition: the summed metric states, as an `.npz` blob."""
+    loaded = cached_model(job.key, job.model, job.threads)
+    metrics = loaded.evaluation_metrics()
+    for m in metrics:
+        m.reset_state()
+    rows = 0
+    label_shapes = None
+    for batch, xs, ys in prefetch_iter(_decoded(job, batches, True)):
+        if batch.num_rows == 0:
+            continue
+        for start in range(0, batch.num_rows, job.batch_size):
+            loaded.evaluate_batch([x[start:start + job.batch_size] for x in xs],
+                                  [y[start:start + job.batch_size] for y in ys])
+        rows += batch.num_rows
+        label_shapes = [list(y.shape[1:]) for y in ys]
+    if rows == 0:
+        return
+    buf = io.BytesIO()
+    np.savez(buf, *M.states(metrics))
+    yield pa.RecordBatch.from_arrays(
+        [pa.array([rows], pa.int64()), pa.array([buf.getvalue()], pa.binary()),
+         pa.array([repr(label_shapes)], pa.string())],
+        names=["rows", "states", "label_shapes"],
+    )

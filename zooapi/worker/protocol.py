@@ -1,0 +1,74 @@
+"""The messages a training job exchanges with the driver over TCP.
+
+A message is a JSON object framed by its 4-byte length; a message whose
+`nbytes` field is set is followed by that many raw bytes (weights).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+
+
+def send(sock: socket.socket, message: dict[str, Any], payload: bytes | None = None) -> None:
+    if payload is not None:
+        message = {**message, "nbytes": len(payload)}
+    body = json.dumps(message).encode()
+    sock.sendall(_HEADER.pack(len(body)) + body + (payload or b""))
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = sock.recv(min(n - len(chunks), 1 << 20))
+        if not chunk:
+            raise ConnectionError("the other side closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def receive(sock: socket.socket) -> tuple[dict[str, Any], bytes | None]:
+    """The next message and its payload (None when it has none)."""
+    (length,) = _HEADER.unpack(_read_exact(sock, _HEADER.size))
+    message = json.loads(_read_exact(sock, length))
+    payload = _read_exact(sock, message["nbytes"]) if message.get("nbytes") is not None else None
+    return message, payload
+
+
+class DriverClient:
+    """A worker's connection to the driver's job server.
+
+    Example:
+        >>> with DriverClient("driver-host:40123", worker=0) as c:  # doctest: +SKIP
+        ...     c.send({"type": "step", "epoch": 0, "step": 10, "logs": {"loss": 0.3}})
+    """
+
+    def __init__(self, address: str, worker: int, timeout: float = 60.0):
+        host, port = address.rsplit(":", 1)
+        self.worker = worker
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.settimeout(None)
+
+    def send(self, message: dict[str, Any], payload: bytes | None = None) -> None:
+        send(self.sock, {**message, "worker": self.worker}, payload)
+
+    def request(self, message: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+        """Sends a message and waits for the driver's answer."""
+        self.send({**message, "reply": True}, payload)
+        return receive(self.sock)[0]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "DriverClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

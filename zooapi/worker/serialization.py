@@ -1,0 +1,50 @@
+"""A Keras model as bytes for the workers: Keras' own `.keras` format, plus
+the user's registered custom objects (pickled by value when they live in a
+notebook), keyed by a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+
+from pyspark import cloudpickle
+
+
+@dataclass(frozen=True)
+class ModelBlob:
+    data: bytes  # the .keras file
+    custom_objects: bytes  # cloudpickled dict
+    key: str  # sha256 of both
+
+    def load_custom_objects(self) -> dict:
+        return cloudpickle.loads(self.custom_objects)
+
+    def load(self, compile: bool = True):
+        return load_model_bytes(self.data, self.load_custom_objects(), compile=compile)
+
+
+def model_to_blob(model) -> ModelBlob:
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="zooapi-") as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as f:
+            data = f.read()
+    custom = cloudpickle.dumps(dict(keras.saving.get_custom_objects()))
+    key = hashlib.sha256(data + custom).hexdigest()
+    return ModelBlob(data, custom, key)
+
+
+def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True):
+    """Loads a model that zooapi itself serialized (so `safe_mode` is off:
+    Lambda layers of the user's own in-memory model load back)."""
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="zooapi-") as folder:
+        path = os.path.join(folder, "model.keras")
+        with open(path, "wb") as f:
+            f.write(data)
+        return keras.models.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=False)

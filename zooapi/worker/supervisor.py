@@ -1,0 +1,215 @@
+"""What one barrier task of a training job does.
+
+The task spills its partition to local files, agrees on the cluster with the
+other tasks (`BarrierTaskContext.allGather`), runs TensorFlow in a fresh
+child process (TF's collectives can be configured once per process, and
+Spark reuses its Python workers), waits for it, and yields the chief's
+trained model as Arrow rows. Any failure is reported to the driver first, so
+the driver fails the job at once instead of waiting for Spark's retries.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from zooapi.feed import SpillWriter, TensorFeed, decode_feed
+from zooapi.worker.protocol import DriverClient
+
+logger = logging.getLogger(__name__)
+
+SPLIT_COLUMN = "__zooapi_split"  # 0: training row, 1: validation row
+RESULT_CHUNK = 64 << 20
+
+
+@dataclass
+class TrainJob:
+    """Everything a training task needs; pickled into the Spark closure."""
+
+    features: list[TensorFeed]
+    labels: list[TensorFeed]
+    num_workers: int
+    batch_size: int
+    epochs: int
+    driver: str
+    model: Any  # a Broadcast of a ModelBlob
+    initial_epoch: int = 0
+    shuffle: bool = True
+    seed: int = 0
+    has_validation: bool = False
+    sync_weights: bool = False
+    progress_interval: float = 0.25
+    extra: dict = field(default_factory=dict)
+
+
+def worker_batch_sizes(global_batch: int, num_workers: int) -> list[int]:
+    """The global batch split as evenly as it goes: sizes differ by at most one."""
+    base, rest = divmod(global_batch, num_workers)
+    return [base + (1 if i < rest else 0) for i in range(num_workers)]
+
+
+def steps_per_epoch(total_rows: int, global_batch: int) -> int:
+    return max(1, math.ceil(total_rows / global_batch))
+
+
+def _spill(job: TrainJob, batches: Iterator[pa.RecordBatch], folder: Path) -> tuple[int, int]:
+    feeds = job.features + job.labels
+    names = [f.group.describe() for f in feeds]
+    writers = {0: SpillWriter(folder / "train", names)}
+    if job.has_validation:
+        writers[1] = SpillWriter(folder / "validation", names)
+    for batch in batches:
+        if job.has_validation:
+            split = batch.column(SPLIT_COLUMN).to_numpy(zero_copy_only=False)
+            parts = {s: batch.filter(pa.array(split == s)) for s in writers}
+        else:
+            parts = {0: batch}
+        for s, part in parts.items():
+            if part.num_rows:
+                writer = writers[s]
+                writer.append([decode_feed(part, f, writer.rows) for f in feeds])
+    metas = {s: w.close() for s, w in writers.items()}
+    return metas[0]["rows"], metas.get(1, {"rows": 0})["rows"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # The child must not outlive a killed Spark task (PR_SET_PDEATHSIG = 1).
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _check_rows(job: TrainJob, rows: list[int]) -> None:
+    total = sum(rows)
+    if total < job.num_workers:
+        raise ValueError(
+            f"num_workers={job.num_workers} is more than the number of training rows "
+            f"({total}); use at most {max(total, 1)} worker(s)."
+        )
+    empty = [i for i, r in enumerate(rows) if r == 0]
+    if empty:
+        raise ValueError(
+            f"Partition {empty[0]} of the training data is empty ({total} rows over "
+            f"{job.num_workers} workers); repartition the DataFrame, e.g. "
+            f"`df.repartition({job.num_workers})`."
+        )
+
+
+def _child_error(folder: Path, code: int, rank: int) -> Exception:
+    error_file = folder / "error.json"
+    if error_file.exists():
+        err = json.loads(error_file.read_text())
+        kind = {"ValueError": ValueError, "TypeError": TypeError}.get(err["type"], RuntimeError)
+        message = err["message"] if kind is not RuntimeError else (
+            f"Training failed on worker {rank}: {err['type']}: {err['message']}\n{err['traceback']}")
+        return kind(message)
+    log = folder / "child.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+    return RuntimeError(f"The training process of worker {rank} exited with code {code}:\n{tail}")
+
+
+def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The barrier task: spill, agree on a cluster, train in a child, return."""
+    from pyspark import BarrierTaskContext
+
+    ctx = BarrierTaskContext.get()
+    rank = ctx.partitionId()
+    folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
+    client = DriverClient(job.driver, rank)
+    child = None
+    try:
+        rows, val_rows = _spill(job, batches, folder)
+        host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
+        me = {"host": host, "port": _free_port(), "rows": rows, "val_rows": val_rows}
+        peers = [json.loads(p) for p in ctx.allGather(json.dumps(me))]
+        _check_rows(job, [p["rows"] for p in peers])
+        sizes = worker_batch_sizes(job.batch_size, job.num_workers)
+        local = sum(1 for p in peers if p["host"] == host)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        config = {
+            "rank": rank,
+            "num_workers": job.num_workers,
+            "local_batch": sizes[rank],
+            "global_batch": job.batch_size,
+            "steps": steps_per_epoch(sum(p["rows"] for p in peers), job.batch_size),
+            "total_rows": sum(p["rows"] for p in peers),
+            "total_val_rows": sum(p["val_rows"] for p in peers),
+            "epochs": job.epochs,
+            "initial_epoch": job.initial_epoch,
+            "shuffle": job.shuffle,
+            "seed": job.seed,
+            "has_validation": job.has_validation,
+            "sync_weights": job.sync_weights,
+            "progress_interval": job.progress_interval,
+            "driver": job.driver,
+            "threads": max(1, (cpus or 1) // local),
+            "n_features": len(job.features),
+            **job.extra,
+        }
+        (folder / "config.json").write_text(json.dumps(config))
+        blob = job.model.value
+        (folder / "model.keras").write_bytes(blob.data)
+        (folder / "custom_objects.pkl").write_bytes(blob.custom_objects)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2")
+        env.pop("TF_CONFIG", None)
+        if job.num_workers > 1:
+            env["TF_CONFIG"] = json.dumps({
+                "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
+                "task": {"type": "worker", "index": rank},
+            })
+        with open(folder / "child.log", "wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "zooapi.worker.trainer", str(folder)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            )
+            while child.poll() is None:
+                time.sleep(0.1)
+        if child.returncode != 0:
+            raise _child_error(folder, child.returncode, rank)
+        if rank == 0:
+            data = (folder / "result.keras").read_bytes()
+            chunks = [data[i:i + RESULT_CHUNK] for i in range(0, len(data), RESULT_CHUNK)] or [b""]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([rank] * len(chunks), pa.int32()), pa.array(chunks, pa.binary())],
+                names=["worker", "chunk"],
+            )
+    except BaseException as exc:
+        try:
+            client.send({
+                "type": "error",
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "traceback": traceback.format_exc(),
+            })
+        except OSError:
+            pass
+        raise
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+        client.close()
+        shutil.rmtree(folder, ignore_errors=True)

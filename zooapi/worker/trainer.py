@@ -1,0 +1,209 @@
+"""The training process a supervisor starts: `python -m zooapi.worker.trainer FOLDER`.
+
+It runs one worker of a synchronous data-parallel job: a custom `tf.function`
+step under `MultiWorkerMirroredStrategy` (Keras 3's `fit` does not run under
+it), gradients all-reduced by the Keras optimizer, the loss scaled by the
+global batch size. Every worker runs the same number of full batches per
+epoch, drawn from its own spilled partition in a fresh shuffled order each
+pass. Metrics are Keras' own, with states summed over all workers when read.
+The chief (worker 0) reports progress and epoch logs to the driver and
+relays the driver's stop decision to every worker through a collective.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import hashlib
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from zooapi.worker.prefetch import prefetch_iter
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+class IndexStream:
+    """Endless row indices: passes over `rows` rows, each in a new random
+    order when shuffling. `next(k)` continues where the last call stopped."""
+
+    def __init__(self, rows: int, shuffle: bool, rng: np.random.Generator):
+        self.rows, self.shuffle, self.rng = rows, shuffle, rng
+        self.order = np.empty(0, dtype=np.int64)
+        self.pos = 0
+
+    def next(self, k: int) -> np.ndarray:
+        parts = []
+        while k > 0:
+            if self.pos == len(self.order):
+                self.order = self.rng.permutation(self.rows) if self.shuffle else np.arange(self.rows)
+                self.pos = 0
+            take = min(k, len(self.order) - self.pos)
+            parts.append(self.order[self.pos:self.pos + take])
+            self.pos += take
+            k -= take
+        return np.sort(np.concatenate(parts))  # sorted: sequential reads of the memory map
+
+
+def _weights_bytes(model) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, *model.get_weights())
+    return buf.getvalue()
+
+
+def train(folder: Path) -> None:
+    cfg = json.loads((folder / "config.json").read_text())
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, cfg["threads"]))
+    n = cfg["num_workers"]
+    if n > 1:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+
+    import keras
+    from pyspark import cloudpickle
+
+    from zooapi.feed import SpillReader
+    from zooapi.worker import metrics as M
+    from zooapi.worker.protocol import DriverClient
+    from zooapi.worker.serialization import load_model_bytes
+
+    rank, chief = cfg["rank"], cfg["rank"] == 0
+    keras.utils.set_random_seed(cfg["seed"])
+    train_data = SpillReader(folder / "train")
+    val_data = SpillReader(folder / "validation") if cfg["has_validation"] else None
+    n_in = cfg["n_features"]
+    local_b, global_b, steps = cfg["local_batch"], cfg["global_batch"], cfg["steps"]
+    rng = np.random.default_rng([cfg["seed"], rank])
+    stream = IndexStream(train_data.rows, cfg["shuffle"], rng)
+
+    def split(arrays):
+        return M.as_structure(arrays[:n_in]), M.as_structure(arrays[n_in:])
+
+    custom = cloudpickle.loads((folder / "custom_objects.pkl").read_bytes())
+    with strategy.scope():
+        model = load_model_bytes((folder / "model.keras").read_bytes(), custom, compile=True)
+        if model.optimizer is None:
+            raise ValueError("The model is not compiled; call `model.compile(optimizer, loss)` before fit.")
+        loss_tracker = keras.metrics.Mean(name="loss")
+        # Build weights, loss and metric variables here, in cross-replica context.
+        x0, y0 = split(train_data.take(np.arange(min(local_b, train_data.rows))))
+        pred0 = model(x0, training=False)
+        model.compute_loss(x=x0, y=y0, y_pred=pred0, training=False)
+        model.compute_metrics(x0, y0, pred0, sample_weight=None)
+        model.optimizer.build(model.trainable_variables)
+    metrics = [loss_tracker] + M.compiled_metrics(model)
+    # Keras scales each replica's loss by 1/n; re-weight so that the sum over
+    # workers is the mean over the global batch even when local sizes differ.
+    scale = local_b * n / global_b
+
+    def replica_train_step(x, y):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+            scaled = model.optimizer.scale_loss(loss * scale)
+        variables = model.trainable_variables
+        if variables:
+            grads = tape.gradient(scaled, variables)
+            model.optimizer.apply(grads, variables)
+        loss_tracker.update_state(loss * n, sample_weight=local_b)
+        model.compute_metrics(x, y, y_pred, sample_weight=None)
+        return loss * n
+
+    def replica_eval_step(x, y):
+        y_pred = model(x, training=False)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        size = tf.shape(tf.nest.flatten(y_pred)[0])[0]
+        loss_tracker.update_state(loss * n, sample_weight=size)
+        model.compute_metrics(x, y, y_pred, sample_weight=None)
+
+    @tf.function
+    def train_step(x, y):
+        return strategy.run(replica_train_step, args=(x, y))
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(x, y):
+        strategy.run(replica_eval_step, args=(x, y))
+
+    def all_sum(value: float) -> float:
+        if n == 1:
+            return value
+        per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
+        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
+
+    client = DriverClient(cfg["driver"], rank)
+    if chief:
+        client.send({"type": "train_begin", "steps": steps, "rows": cfg["total_rows"],
+                     "val_rows": cfg["total_val_rows"], "workers": n})
+
+    def produce(_step):
+        return split(train_data.take(stream.next(local_b)))
+
+    for epoch in range(cfg["initial_epoch"], cfg["epochs"]):
+        for m in metrics:
+            m.reset_state()
+        started = last_report = time.perf_counter()
+        pending, loss_sum, loss_count = [], 0.0, 0
+        for step, (x, y) in enumerate(prefetch_iter(produce(i) for i in range(steps))):
+            out = train_step(x, y)
+            if not chief:
+                continue
+            pending.append(out)
+            now = time.perf_counter()
+            if now - last_report >= cfg["progress_interval"] or step == steps - 1:
+                values = [float(strategy.experimental_local_results(t)[0]) for t in pending]
+                loss_sum, loss_count, pending = loss_sum + sum(values), loss_count + len(values), []
+                client.send({"type": "step", "epoch": epoch, "step": step,
+                             "logs": {"loss": loss_sum / loss_count}})
+                last_report = now
+        train_seconds = time.perf_counter() - started
+        logs = M.results(metrics)
+        if val_data is not None:
+            for m in metrics:
+                m.reset_state()
+            for start in range(0, val_data.rows, local_b):
+                x, y = split(val_data.slice(start, start + local_b))
+                eval_step(x, y)
+            logs.update({f"val_{k}": v for k, v in M.results(metrics).items()})
+        stop = 0.0
+        if chief:
+            payload = _weights_bytes(model) if cfg["sync_weights"] else None
+            answer = client.request({"type": "epoch_end", "epoch": epoch, "logs": logs,
+                                     "seconds": train_seconds, "samples": steps * global_b}, payload)
+            stop = 1.0 if answer.get("stop") else 0.0
+        if all_sum(stop) > 0:
+            break
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
+    client.request({"type": "train_end", "weights_sha256": digest.hexdigest()})
+    if chief:
+        model.save(folder / "result.keras")
+    client.close()
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[1])
+    try:
+        train(folder)
+    except BaseException as exc:
+        (folder / "error.json").write_text(json.dumps({
+            "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(),
+        }))
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: TF's collective threads can hang it.
+    os._exit(code)

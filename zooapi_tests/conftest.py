@@ -1,0 +1,81 @@
+"""Shared fixtures: one SparkSession at a time, `local[2]` or `local-cluster`.
+
+Only one SparkContext can live in a process, so each fixture stops the other
+kind before it starts its own; tests of one kind are grouped in modules.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+LOCAL = "local[2]"
+CLUSTER = "local-cluster[2,1,1024]"
+
+
+def _session(master: str):
+    from pyspark.sql import SparkSession
+
+    import zooapi
+
+    active = SparkSession.getActiveSession()
+    if active is not None and active.sparkContext.master != master:
+        active.stop()
+        active = None
+    return active or zooapi.init_nncontext(f"zooapi-tests-{master}", master=master)
+
+
+@pytest.fixture
+def spark():
+    """A `local[2]` session (shared by consecutive tests)."""
+    return _session(LOCAL)
+
+
+@pytest.fixture
+def spark_cluster():
+    """A `local-cluster[2,1,1024]` session: two real executor JVMs."""
+    return _session(CLUSTER)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_spark_at_end():
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits: (x in [0, 1], shape (1797, 64); integer labels)."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.data / 16.0).astype(np.float32), data.target.astype(np.int64)
+
+
+def digits_frame(spark, x, y, feature_type: str = "array<float>"):
+    rows = [(row.tolist(), int(label)) for row, label in zip(x, y)]
+    return spark.createDataFrame(rows, f"features {feature_type}, label long")
+
+
+def mlp(inputs: int = 64, classes: int = 10, lr: float = 0.01, hidden: int = 32, seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((inputs,)),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _quiet_py4j():
+    logging.getLogger("py4j").setLevel(logging.WARNING)
