@@ -1,0 +1,123 @@
+"""Prediction throughput: `zooapi.engine.predict` against its bounds and Spark's own way.
+
+Measures rows/s of `engine.predict(model, df, "features")` on a cached
+DataFrame (`features array<float>` of 64, `label int`; 200k rows by default)
+with a 64-256-256-10 MLP on Spark `local[2]`, and in the same run:
+
+- direct: the model in this process on the same NumPy array (a compiled
+  `tf.function` over 1024-row slices), the compute bound;
+- noop: a `mapInArrow` that yields each batch plus a constant `array<float>`
+  column of width 10, the cost of moving the same columns through Spark;
+- predict_batch_udf: `pyspark.ml.functions.predict_batch_udf` around the same
+  model (loaded once per worker from a `.keras` file, batch 1024).
+
+Each Spark variant is forced with the `noop` sink, which materialises every
+column. Each is run once untimed, then the best of 3 is kept.
+
+Run: `python bench/inference.py` (or `--quick` for a smoke run, `--rows N`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import N_CLASSES, N_FEATURES, best_seconds, cached_dataframe, make_data, mlp, spark_session  # noqa: E402
+
+SLICE = 1024
+
+
+def run_noop_sink(df) -> None:
+    df.write.format("noop").mode("overwrite").save()
+
+
+def direct_seconds(model, x: np.ndarray) -> float:
+    import tensorflow as tf
+
+    forward = tf.function(lambda t: model(t, training=False),
+                          input_signature=[tf.TensorSpec((None, N_FEATURES), tf.float32)])
+
+    def run():
+        for start in range(0, len(x), SLICE):
+            forward(x[start:start + SLICE]).numpy()
+
+    return best_seconds(run)
+
+
+def with_constant_column(batches):
+    import pyarrow as pa
+
+    for batch in batches:
+        n = batch.num_rows
+        offsets = pa.array(np.arange(0, n * N_CLASSES + 1, N_CLASSES, dtype=np.int32))
+        values = pa.array(np.zeros(n * N_CLASSES, np.float32))
+        yield batch.append_column("prediction", pa.ListArray.from_arrays(offsets, values))
+
+
+def batch_udf(path: str):
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    def make_predict_fn():
+        import keras
+
+        model = keras.models.load_model(path)
+
+        def predict(x):
+            return model(x, training=False).numpy()
+
+        return predict
+
+    return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()),
+                             batch_size=SLICE, input_tensor_shapes=[[N_FEATURES]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=None, help="default 200000 (20000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args(argv)
+    rows = args.rows or (20_000 if args.quick else 200_000)
+
+    from pyspark.sql import types as T
+
+    from zooapi import engine
+
+    spark = spark_session("bench-inference")
+    x, y = make_data(rows)
+    df = cached_dataframe(spark, x, y)
+    model = mlp()
+    print(f"inference: {rows} rows, 64-256-256-10 MLP, Spark {spark.sparkContext.master}, "
+          f"{df.rdd.getNumPartitions()} partitions, best of 3 after 1 warm-up")
+
+    noop_schema = T.StructType(df.schema.fields + [
+        T.StructField("prediction", T.ArrayType(T.FloatType(), containsNull=False), nullable=False)])
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as folder:
+        path = os.path.join(folder, "mlp.keras")
+        model.save(path)
+        udf = batch_udf(path)
+        # predict first: Spark reuses its Python workers, and zooapi can only set
+        # TensorFlow's thread counts in a worker where TF has not started yet.
+        seconds = {
+            # Built inside each run: driver-side planning is part of a predict call.
+            "predict": best_seconds(lambda: run_noop_sink(engine.predict(model, df, "features"))),
+            "noop": best_seconds(lambda: run_noop_sink(df.mapInArrow(with_constant_column, noop_schema))),
+            "predict_batch_udf": best_seconds(lambda: run_noop_sink(df.withColumn("prediction", udf("features")))),
+            "direct": direct_seconds(model, x),
+        }
+    rate = {name: rows / s for name, s in seconds.items()}
+    for name in ("predict", "direct", "noop", "predict_batch_udf"):
+        print(f"{name:>18}: {rate[name]:>12,.0f} rows/s  ({seconds[name]:.3f} s)")
+    spark.stop()
+    print(f"ratio predict / min(direct, noop) = {rate['predict'] / min(rate['direct'], rate['noop']):.2f} (target >= 0.85)")
+    print(f"ratio predict / predict_batch_udf = {rate['predict'] / rate['predict_batch_udf']:.2f} (target >= 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

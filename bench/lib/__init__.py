@@ -1,0 +1,81 @@
+"""Shared pieces of the benchmarks: the Spark session, the data, the model, timing.
+
+A subpackage (not a bench/*.py module) so that `./dev bench`, which runs every
+bench/*.py, does not run it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import numpy as np
+
+N_FEATURES = 64
+N_CLASSES = 10
+SEED = 0
+
+
+def spark_session(app: str):
+    """`local[2]` through zooapi, with a driver heap large enough to cache 1M rows.
+
+    `spark.driver.memory` must reach the JVM's launch; `init_nncontext` starts
+    the JVM before applying its `conf`, so the heap is set on the command line.
+    """
+    os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--driver-memory 4g pyspark-shell")
+    import zooapi
+
+    return zooapi.init_nncontext(app, master="local[2]")
+
+
+def make_data(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features in [-1, 1) and labels from a known function: the argmax of a
+    fixed random linear map, so a model can learn them."""
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(-1, 1, size=(rows, N_FEATURES)).astype(np.float32)
+    w = rng.normal(size=(N_FEATURES, N_CLASSES)).astype(np.float32)
+    y = np.argmax(x @ w, axis=1).astype(np.int32)
+    return x, y
+
+
+def cached_dataframe(spark, x: np.ndarray, y: np.ndarray):
+    """`features array<float>, label int` from NumPy through one Arrow table,
+    cached and counted, so that building it is never part of a timing."""
+    import pyarrow as pa
+
+    n, d = x.shape
+    offsets = pa.array(np.arange(0, n * d + 1, d, dtype=np.int32))
+    features = pa.ListArray.from_arrays(offsets, pa.array(x.reshape(-1)))
+    table = pa.table({"features": features, "label": pa.array(y, pa.int32())})
+    df = spark.createDataFrame(table, "features array<float>, label int").cache()
+    assert df.count() == n
+    return df
+
+
+def mlp(compiled: bool = False):
+    """The benchmark model: a 64-256-256-10 MLP (relu, softmax), same initial weights every call."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([
+        keras.Input((N_FEATURES,)),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(N_CLASSES, activation="softmax"),
+    ])
+    if compiled:
+        model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def best_seconds(run: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """The fastest of `repeats` timed calls of `run`, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best

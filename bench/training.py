@@ -1,0 +1,195 @@
+"""Training throughput: `zooapi.engine.fit` against Keras `model.fit` in one process.
+
+Trains a 64-256-256-10 MLP (Adam, sparse categorical cross-entropy, batch
+256) for 5 epochs on 1M rows (`features array<float>` of 64, labels the argmax
+of a fixed random linear map) on Spark `local[2]`, with 1 and 2 workers, and
+`model.fit` on the same data as in-memory NumPy, all in the same run. Reports:
+
+- end to end: samples/s over the wall time of the whole call, DataFrame in,
+  trained model out (for 1 worker this includes repartitioning the cached
+  2-partition DataFrame to 1);
+- steady state: the best epoch among epochs 2.. (zooapi's per-epoch log
+  lines on `zooapi.engine.training`; a timing callback for `model.fit`);
+- the peak resident memory (VmHWM, which counts the touched pages of the
+  memory-mapped spill files) of each `zooapi.worker.trainer` process, found
+  by polling /proc, beside the size of its partition's features.
+
+Run: `python bench/training.py` (or `--quick` for a smoke run, `--rows N`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import N_FEATURES, cached_dataframe, make_data, mlp, spark_session  # noqa: E402
+
+BATCH = 256
+EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+: (\d+) samples in ([\d.]+)s")
+
+
+class EpochLog(logging.Handler):
+    """Collects (epoch, samples, seconds) from engine.fit's per-epoch INFO lines."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.epochs: list[tuple[int, int, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = EPOCH_LINE.match(record.getMessage())
+        if match:
+            self.epochs.append((int(match[1]), int(match[2]), float(match[3])))
+
+
+class TrainerMemory:
+    """Polls /proc for this process's `zooapi.worker.trainer` descendants and
+    keeps the largest VmHWM (peak RSS, kB) seen for each."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.peak_kb = interval, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in self._trainers():
+                try:
+                    status = open(f"/proc/{pid}/status").read()
+                except OSError:
+                    continue
+                match = re.search(r"VmHWM:\s+(\d+) kB", status)
+                if match:
+                    self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), int(match[1]))
+
+    @staticmethod
+    def _trainers() -> list[int]:
+        parents, trainers = {}, []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                if b"zooapi.worker.trainer" in open(f"/proc/{entry}/cmdline", "rb").read():
+                    trainers.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+        me = os.getpid()
+
+        def mine(pid: int) -> bool:
+            while pid > 1:
+                pid = parents.get(pid, 0)
+                if pid == me:
+                    return True
+            return False
+
+        return [pid for pid in trainers if mine(pid)]
+
+
+def keras_fit(x, y, epochs: int) -> tuple[float, list[float], float]:
+    """Wall seconds, per-epoch seconds and final accuracy of `model.fit`."""
+    import keras
+
+    class EpochTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    model, timer = mlp(compiled=True), EpochTimes()
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer])
+    return time.perf_counter() - start, timer.seconds, history.history["accuracy"][-1]
+
+
+def zooapi_fit(df, epochs: int, workers: int):
+    """Wall seconds, per-epoch (samples, seconds), final accuracy and trainer peaks (MiB)."""
+    from zooapi import engine
+
+    model, log = mlp(compiled=True), EpochLog()
+    logger = logging.getLogger("zooapi.engine.training")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(log)
+    try:
+        with TrainerMemory() as memory:
+            start = time.perf_counter()
+            history = engine.fit(model, df, "features", "label", batch_size=BATCH, epochs=epochs,
+                                 num_workers=workers, verbose=0, seed=0)
+            seconds = time.perf_counter() - start
+    finally:
+        logger.removeHandler(log)
+    peaks = sorted(kb / 1024 for kb in memory.peak_kb.values())
+    return seconds, [(s, t) for _, s, t in sorted(log.epochs)], history.history["accuracy"][-1], peaks
+
+
+def start_python_workers(df) -> None:
+    """One untimed pass through Spark's Python workers, so that no fit pays their start."""
+    df.mapInArrow(lambda batches: batches, df.schema).write.format("noop").mode("overwrite").save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=None, help="default 1000000 (20000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (and 2 epochs), for a smoke run")
+    args = parser.parse_args(argv)
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    epochs = 2 if args.quick else 5
+
+    spark = spark_session("bench-training")
+    x, y = make_data(rows)
+    df = cached_dataframe(spark, x, y)
+    start_python_workers(df)
+    print(f"training: {rows} rows x {epochs} epochs, 64-256-256-10 MLP, batch {BATCH}, "
+          f"Spark {spark.sparkContext.master}, {df.rdd.getNumPartitions()} partitions")
+
+    wall, epoch_seconds, accuracy = keras_fit(x, y, epochs)
+    ref_e2e = rows * epochs / wall
+    ref_steady = rows / min(epoch_seconds[1:] or epoch_seconds)
+    print(f"model.fit  end to end {ref_e2e:>10,.0f} samples/s ({wall:.2f} s), "
+          f"steady {ref_steady:>10,.0f} samples/s, accuracy {accuracy:.3f}")
+
+    ratios = []
+    for workers in (1, 2):
+        wall, logged, accuracy, peaks = zooapi_fit(df, epochs, workers)
+        e2e = rows * epochs / wall
+        steady = max(s / t for s, t in (logged[1:] or logged))
+        partition_mib = rows * N_FEATURES * 4 / workers / 2**20
+        print(f"{workers} worker(s) end to end {e2e:>10,.0f} samples/s ({wall:.2f} s), "
+              f"steady {steady:>10,.0f} samples/s, accuracy {accuracy:.3f}")
+        print(f"{workers} worker(s) trainer peak RSS (VmHWM) "
+              f"{', '.join(f'{p:.0f}' for p in peaks) or 'not seen'} MiB; "
+              f"features per partition {partition_mib:.0f} MiB")
+        ratios.append((workers, e2e / ref_e2e, steady / ref_steady))
+    spark.stop()
+
+    for workers, e2e, steady in ratios:
+        targets = (" (target >= 1.0)", " (target >= 1.5)") if workers == 1 else ("", "")
+        print(f"ratio {workers} worker{'s' if workers > 1 else ''} / model.fit end-to-end = {e2e:.2f}{targets[0]}")
+        print(f"ratio {workers} worker{'s' if workers > 1 else ''} steady-state step throughput / model.fit "
+              f"= {steady:.2f}{targets[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

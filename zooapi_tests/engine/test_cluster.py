@@ -1,0 +1,51 @@
+"""The engine across real executor processes: `local-cluster[2,1,1024]`."""
+
+import os
+
+import numpy as np
+import pytest
+
+from zooapi import engine
+from zooapi_tests.conftest import digits_frame, mlp
+
+pytestmark = pytest.mark.slow
+
+
+def trainer_processes() -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"zooapi.worker.trainer" in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def test_digits_train_on_two_executors_and_predict_there(spark_cluster, digits):
+    x, y = digits
+    train, test = digits_frame(spark_cluster, x, y).randomSplit([0.8, 0.2], seed=11)
+    model = mlp()
+    history = engine.fit(model, train, "features", "label", batch_size=64, epochs=12,
+                         num_workers=2, validation_df=test, verbose=0, seed=2)
+    assert history.history["val_accuracy"][-1] >= 0.95
+    assert engine.evaluate(model, test, "features", "label")["accuracy"] >= 0.95
+    scored = engine.predict(model, test, "features").toPandas()
+    predicted = np.argmax(np.stack(scored.prediction.values), axis=1)
+    assert (predicted == scored.label.values).mean() >= 0.95
+
+
+def test_a_failed_job_on_executors_fails_fast_and_leaves_no_trainer_process(spark_cluster, digits):
+    x, y = digits
+    bad = y[:300].copy()
+    bad[3] = 99
+    df = digits_frame(spark_cluster, x[:300], bad)
+    with pytest.raises(RuntimeError, match=r"(?s)Training failed on worker \d.*99"):
+        engine.fit(mlp(), df, "features", "label", batch_size=300, epochs=5, num_workers=2, verbose=0)
+    import time
+
+    deadline = time.monotonic() + 30
+    while trainer_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert trainer_processes() == []
