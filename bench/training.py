@@ -166,28 +166,31 @@ def main(argv: list[str] | None = None) -> int:
     wall, epoch_seconds, accuracy = keras_fit(x, y, epochs)
     ref_e2e = rows * epochs / wall
     ref_steady = rows / min(epoch_seconds[1:] or epoch_seconds)
-    print(f"model.fit  end to end {ref_e2e:>10,.0f} samples/s ({wall:.2f} s), "
+    print(f"{'model.fit':<9} end to end {ref_e2e:>10,.0f} samples/s ({wall:.2f} s), "
           f"steady {ref_steady:>10,.0f} samples/s, accuracy {accuracy:.3f}")
 
     ratios = []
     for workers in (1, 2):
         wall, logged, accuracy, peaks = zooapi_fit(df, epochs, workers)
         e2e = rows * epochs / wall
+        if not logged:
+            raise RuntimeError("engine.fit logged no 'Epoch i/n: ...' lines on zooapi.engine.training")
         steady = max(s / t for s, t in (logged[1:] or logged))
         partition_mib = rows * N_FEATURES * 4 / workers / 2**20
-        print(f"{workers} worker(s) end to end {e2e:>10,.0f} samples/s ({wall:.2f} s), "
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
+        print(f"{label:<9} end to end {e2e:>10,.0f} samples/s ({wall:.2f} s), "
               f"steady {steady:>10,.0f} samples/s, accuracy {accuracy:.3f}")
-        print(f"{workers} worker(s) trainer peak RSS (VmHWM) "
+        print(f"{label:<9} trainer peak RSS (VmHWM) "
               f"{', '.join(f'{p:.0f}' for p in peaks) or 'not seen'} MiB; "
               f"features per partition {partition_mib:.0f} MiB")
         ratios.append((workers, e2e / ref_e2e, steady / ref_steady))
     spark.stop()
 
     for workers, e2e, steady in ratios:
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
         targets = (" (target >= 1.0)", " (target >= 1.5)") if workers == 1 else ("", "")
-        print(f"ratio {workers} worker{'s' if workers > 1 else ''} / model.fit end-to-end = {e2e:.2f}{targets[0]}")
-        print(f"ratio {workers} worker{'s' if workers > 1 else ''} steady-state step throughput / model.fit "
-              f"= {steady:.2f}{targets[1]}")
+        print(f"ratio {label} / model.fit end-to-end = {e2e:.2f}{targets[0]}")
+        print(f"ratio {label} steady-state step throughput / model.fit = {steady:.2f}{targets[1]}")
     return 0
 
 
