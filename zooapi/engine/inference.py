@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ast
 import io
-from typing import Sequence
+from collections import OrderedDict
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -21,17 +22,41 @@ from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_pa
 from zooapi.worker.serialization import model_to_blob
 
 DEFAULT_PREDICT_BATCH = 1024
+_BROADCAST_CACHE: "OrderedDict[tuple[str, str], Any]" = OrderedDict()
+_BROADCAST_CACHE_SIZE = 8
 
 
-def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels: ColumnSpec | None = None):
+def clear_broadcast_cache() -> None:
+    """Unpersists the model broadcasts kept for repeated predictions."""
+    while _BROADCAST_CACHE:
+        _BROADCAST_CACHE.popitem()[1].unpersist(blocking=False)
+
+
+def model_broadcast(spark, blob):
+    """One broadcast per model content and Spark application, reused by every
+    `predict` and `evaluate` of the same model (the oldest are unpersisted)."""
+    key = (spark.sparkContext.applicationId, blob.key)
+    if key in _BROADCAST_CACHE:
+        _BROADCAST_CACHE.move_to_end(key)
+        return _BROADCAST_CACHE[key]
+    broadcast = _BROADCAST_CACHE[key] = spark.sparkContext.broadcast(blob)
+    while len(_BROADCAST_CACHE) > _BROADCAST_CACHE_SIZE:
+        _BROADCAST_CACHE.popitem(last=False)[1].unpersist(blocking=False)
+    return broadcast
+
+
+def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels: ColumnSpec | None = None,
+                   feature_preprocessing=None, label_preprocessing=None):
     spark = df.sparkSession
     batch_size = check_positive_int("batch_size", batch_size)
-    features = plan_features(model, df.schema, feature_cols)
-    label_feeds = plan_labels(model, df.schema, labels) if labels is not None else None
+    features = plan_features(model, df.schema, feature_cols, raw=feature_preprocessing is not None)
+    label_feeds = None if labels is None else plan_labels(
+        model, df.schema, labels, raw=label_preprocessing is not None)
     blob = model_to_blob(model)
     threads = int(spark.conf.get("spark.task.cpus", "1") or 1)
-    job = InferenceJob(blob.key, spark.sparkContext.broadcast(blob), features, batch_size,
-                       threads=threads, labels=label_feeds)
+    job = InferenceJob(blob.key, model_broadcast(spark, blob), features, batch_size, threads=threads,
+                       labels=label_feeds, feature_preprocessing=feature_preprocessing,
+                       label_preprocessing=label_preprocessing)
     return job, blob
 
 
@@ -47,7 +72,7 @@ def prediction_columns(prediction_col: str | Sequence[str], n_outputs: int) -> l
 
 
 def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[str] = "prediction",
-            batch_size: int = DEFAULT_PREDICT_BATCH):
+            batch_size: int = DEFAULT_PREDICT_BATCH, feature_preprocessing=None):
     """The DataFrame with the model's predictions added, computed on the executors.
 
     Every input column is kept. A prediction column is `double` when the
@@ -62,6 +87,8 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
         feature_cols: the column(s) feeding the model's input(s), as in `fit`.
         prediction_col: the name(s) of the new column(s).
         batch_size: rows per forward pass.
+        feature_preprocessing: a function (or Keras preprocessing layer)
+            applied on the workers to each decoded batch of features.
 
     Returns:
         A DataFrame (lazy: nothing runs until an action).
@@ -76,7 +103,7 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
     clash = [n for n in names if n in df.columns]
     if clash:
         raise ValueError(f"Column '{clash[0]}' already exists in the DataFrame; choose another `prediction_col`.")
-    job, _ = _inference_job(model, df, feature_cols, batch_size)
+    job, _ = _inference_job(model, df, feature_cols, batch_size, feature_preprocessing=feature_preprocessing)
     job.prediction_cols = names
     schema = T.StructType(df.schema.fields + [
         T.StructField(name, output_spark_type(shape or (None,)), nullable=False) for name, shape in zip(names, shapes)])
@@ -84,7 +111,8 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
 
 
 def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
-             batch_size: int = DEFAULT_PREDICT_BATCH) -> dict[str, float]:
+             batch_size: int = DEFAULT_PREDICT_BATCH, feature_preprocessing=None,
+             label_preprocessing=None) -> dict[str, float]:
     """The loss and compiled metrics of `model` over all of `df`, exactly:
     every partition sums its metric states and the driver adds them up.
 
@@ -97,11 +125,12 @@ def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
     from zooapi.engine.training import check_compiled
 
     check_compiled(model)
-    job, blob = _inference_job(model, df, feature_cols, batch_size, labels=label_cols)
+    job, blob = _inference_job(model, df, feature_cols, batch_size, labels=label_cols,
+                               feature_preprocessing=feature_preprocessing,
+                               label_preprocessing=label_preprocessing)
     data = df.select(*feed_columns(job.features, job.labels))
     schema = "rows long, states binary, label_shapes string"
     parts = data.mapInArrow(lambda batches: evaluate_partition(job, batches), schema).collect()
-    job.model.destroy(blocking=False)
     if not parts:
         raise ValueError("Cannot evaluate on an empty DataFrame: it has no rows.")
     total = None

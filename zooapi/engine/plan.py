@@ -36,9 +36,14 @@ def output_shapes(model) -> list[tuple[int | None, ...] | None]:
     return [shape for shape, _ in _tensor_specs(outputs)]
 
 
-def plan_features(model, schema, feature_cols: ColumnSpec) -> list[TensorFeed]:
-    """Checks `feature_cols` against the schema and the model's inputs."""
+def plan_features(model, schema, feature_cols: ColumnSpec, raw: bool = False) -> list[TensorFeed]:
+    """Checks `feature_cols` against the schema and the model's inputs.
+
+    With `raw`, rows keep their decoded shape (user preprocessing shapes them).
+    """
     specs = input_specs(model)
+    if raw:
+        specs = [(None, dtype) for _, dtype in specs]
     groups = plan_groups(schema, feature_cols, len(specs), "feature")
     feeds = []
     for group, (shape, dtype) in zip(groups, specs):
@@ -48,8 +53,9 @@ def plan_features(model, schema, feature_cols: ColumnSpec) -> list[TensorFeed]:
     return feeds
 
 
-def plan_labels(model, schema, label_cols: ColumnSpec) -> list[TensorFeed]:
-    """Checks `label_cols` against the schema and the model's outputs."""
+def plan_labels(model, schema, label_cols: ColumnSpec, raw: bool = False) -> list[TensorFeed]:
+    """Checks `label_cols` against the schema and the model's outputs (not
+    their shapes with `raw`: user preprocessing shapes the labels)."""
     shapes = output_shapes(model)
     groups = plan_groups(schema, label_cols, len(shapes), "label")
     for group in groups:
@@ -58,7 +64,7 @@ def plan_labels(model, schema, label_cols: ColumnSpec) -> list[TensorFeed]:
                 f"Label {group.describe()} has kind '{group.kinds[0]}'; expected numeric "
                 "labels (a number, array<numeric> or an ML Vector per row)."
             )
-    return [TensorFeed(g, s, "float32", is_label=True) for g, s in zip(groups, shapes)]
+    return [TensorFeed(g, None if raw else s, "float32", is_label=True) for g, s in zip(groups, shapes)]
 
 
 def feed_columns(*feed_lists: list[TensorFeed]) -> list[str]:

@@ -40,7 +40,11 @@ def _training_data(df, columns: list[str], validation_df, num_workers: int):
 
     data = df.select(*columns)
     if validation_df is None:
-        return data if data.rdd.getNumPartitions() == num_workers else data.repartition(num_workers)
+        partitions = data.rdd.getNumPartitions()
+        if partitions == num_workers:
+            return data
+        # Merging partitions needs no shuffle; splitting them does.
+        return data.coalesce(num_workers) if partitions > num_workers else data.repartition(num_workers)
     types = {f.name: f.dataType for f in data.schema.fields}
     val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
     both = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
@@ -139,6 +143,8 @@ def fit(
     shuffle: bool = True,
     seed: int | None = None,
     initial_epoch: int = 0,
+    feature_preprocessing=None,
+    label_preprocessing=None,
 ):
     """Trains a compiled Keras model on a Spark DataFrame, synchronously, on
     `num_workers` Spark barrier tasks.
@@ -169,6 +175,11 @@ def fit(
         shuffle: draw rows in a new random order every pass.
         seed: seeds shuffling and initialisation; random when None.
         initial_epoch: the epoch to start from (as in Keras).
+        feature_preprocessing: a function of a NumPy batch (the array, or a
+            list for several inputs), or a Keras preprocessing layer, applied
+            on the workers to every training and validation batch, afresh
+            each epoch (so random augmentation differs between epochs).
+        label_preprocessing: the same for labels.
 
     Returns:
         A `keras.callbacks.History`.
@@ -186,12 +197,13 @@ def fit(
         raise ValueError(
             f"Received batch_size={batch_size} for num_workers={num_workers}; every worker needs "
             f"at least one row per step, so use batch_size >= {num_workers} or fewer workers.")
-    features = plan_features(model, df.schema, feature_cols)
-    labels = plan_labels(model, df.schema, label_cols)
+    raw_x, raw_y = feature_preprocessing is not None, label_preprocessing is not None
+    features = plan_features(model, df.schema, feature_cols, raw=raw_x)
+    labels = plan_labels(model, df.schema, label_cols, raw=raw_y)
     columns = feed_columns(features, labels)
     if validation_df is not None:
-        plan_features(model, validation_df.schema, feature_cols)
-        plan_labels(model, validation_df.schema, label_cols)
+        plan_features(model, validation_df.schema, feature_cols, raw=raw_x)
+        plan_labels(model, validation_df.schema, label_cols, raw=raw_y)
     data = _training_data(df, columns, validation_df, num_workers)
 
     blob = model_to_blob(model)
@@ -206,6 +218,7 @@ def fit(
                 epochs=epochs, driver=server.address, model=broadcast, initial_epoch=initial_epoch,
                 shuffle=bool(shuffle), seed=random.randrange(2**31) if seed is None else int(seed),
                 has_validation=validation_df is not None, sync_weights=bool(user_callbacks),
+                feature_preprocessing=feature_preprocessing, label_preprocessing=label_preprocessing,
             )
             result = data.mapInArrow(
                 lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)

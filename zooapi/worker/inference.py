@@ -21,6 +21,7 @@ import pyarrow as pa
 from zooapi.feed import TensorFeed, decode_feed, encode_output
 from zooapi.worker import metrics as M
 from zooapi.worker.prefetch import prefetch_iter
+from zooapi.worker.transforms import apply_preprocessing
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -129,14 +130,20 @@ class InferenceJob:
     threads: int = 1
     labels: list[TensorFeed] | None = None
     prediction_cols: list[str] | None = None
+    feature_preprocessing: Any = None
+    label_preprocessing: Any = None
 
 
 def _decoded(job: InferenceJob, batches: Iterator[pa.RecordBatch], with_labels: bool):
     """(batch, inputs, labels) per record batch, decoded one batch ahead."""
     offset = 0
     for batch in batches:
-        xs = [decode_feed(batch, f, offset) for f in job.features]
-        ys = [decode_feed(batch, f, offset) for f in job.labels] if with_labels else None
+        if batch.num_rows == 0:
+            yield batch, None, None
+            continue
+        xs = apply_preprocessing(job.feature_preprocessing, [decode_feed(batch, f, offset) for f in job.features])
+        ys = apply_preprocessing(job.label_preprocessing,
+                                 [decode_feed(batch, f, offset) for f in job.labels]) if with_labels else None
         offset += batch.num_rows
         yield batch, xs, ys
 

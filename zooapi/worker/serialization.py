@@ -5,7 +5,9 @@ notebook), keyed by a content hash."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import zipfile
 import tempfile
 from dataclasses import dataclass
 
@@ -34,8 +36,19 @@ def model_to_blob(model) -> ModelBlob:
         with open(path, "rb") as f:
             data = f.read()
     custom = cloudpickle.dumps(dict(keras.saving.get_custom_objects()))
-    key = hashlib.sha256(data + custom).hexdigest()
-    return ModelBlob(data, custom, key)
+    return ModelBlob(data, custom, content_key(data, model, custom))
+
+
+def content_key(data: bytes, model, custom: bytes) -> str:
+    """A hash of what the model computes: its config and weights (not the
+    `.keras` file's bytes, which carry the time it was saved)."""
+    digest = hashlib.sha256(custom)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        digest.update(archive.read("config.json"))
+    for weight in model.get_weights():
+        digest.update(str(weight.shape).encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True):

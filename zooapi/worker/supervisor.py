@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
+from pyspark import cloudpickle
 
 from zooapi.feed import SpillWriter, TensorFeed, decode_feed
 from zooapi.worker.protocol import DriverClient
@@ -55,6 +56,9 @@ class TrainJob:
     has_validation: bool = False
     sync_weights: bool = False
     progress_interval: float = 0.25
+    steps_per_execution: int = 16
+    feature_preprocessing: Any = None  # applied by the trainer to every batch
+    label_preprocessing: Any = None
     extra: dict = field(default_factory=dict)
 
 
@@ -164,6 +168,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "has_validation": job.has_validation,
             "sync_weights": job.sync_weights,
             "progress_interval": job.progress_interval,
+            "steps_per_execution": job.steps_per_execution,
             "driver": job.driver,
             "threads": max(1, (cpus or 1) // local),
             "n_features": len(job.features),
@@ -173,6 +178,8 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         blob = job.model.value
         (folder / "model.keras").write_bytes(blob.data)
         (folder / "custom_objects.pkl").write_bytes(blob.custom_objects)
+        (folder / "preprocessing.pkl").write_bytes(
+            cloudpickle.dumps((job.feature_preprocessing, job.label_preprocessing)))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2")
         env.pop("TF_CONFIG", None)
         if job.num_workers > 1:

@@ -75,6 +75,7 @@ def train(folder: Path) -> None:
     from zooapi.worker import metrics as M
     from zooapi.worker.protocol import DriverClient
     from zooapi.worker.serialization import load_model_bytes
+    from zooapi.worker.transforms import apply_preprocessing
 
     rank, chief = cfg["rank"], cfg["rank"] == 0
     keras.utils.set_random_seed(cfg["seed"])
@@ -85,10 +86,14 @@ def train(folder: Path) -> None:
     rng = np.random.default_rng([cfg["seed"], rank])
     stream = IndexStream(train_data.rows, cfg["shuffle"], rng)
 
-    def split(arrays):
-        return M.as_structure(arrays[:n_in]), M.as_structure(arrays[n_in:])
-
     custom = cloudpickle.loads((folder / "custom_objects.pkl").read_bytes())
+    feature_fn, label_fn = cloudpickle.loads((folder / "preprocessing.pkl").read_bytes())
+
+    def split(arrays):
+        xs = apply_preprocessing(feature_fn, arrays[:n_in])
+        ys = apply_preprocessing(label_fn, arrays[n_in:])
+        return M.as_structure(xs), M.as_structure(ys)
+
     with strategy.scope():
         model = load_model_bytes((folder / "model.keras").read_bytes(), custom, compile=True)
         if model.optimizer is None:
@@ -126,8 +131,14 @@ def train(folder: Path) -> None:
         model.compute_metrics(x, y, y_pred, sample_weight=None)
 
     @tf.function
-    def train_step(x, y):
-        return strategy.run(replica_train_step, args=(x, y))
+    def train_steps(x, y):
+        """Runs len(x) steps in one call: x and y hold one batch per step."""
+        total = tf.constant(0.0)
+        for i in tf.range(tf.shape(tf.nest.flatten(x)[0])[0]):
+            pick = lambda t: t[i]  # noqa: E731
+            out = strategy.run(replica_train_step, args=(tf.nest.map_structure(pick, x), tf.nest.map_structure(pick, y)))
+            total += strategy.experimental_local_results(out)[0]
+        return total
 
     @tf.function(reduce_retracing=True)
     def eval_step(x, y):
@@ -144,25 +155,32 @@ def train(folder: Path) -> None:
         client.send({"type": "train_begin", "steps": steps, "rows": cfg["total_rows"],
                      "val_rows": cfg["total_val_rows"], "workers": n})
 
-    def produce(_step):
-        return split(train_data.take(stream.next(local_b)))
+    # Several steps per tf.function call: Python's per-step overhead is paid once per chunk.
+    chunks = [cfg["steps_per_execution"]] * (steps // cfg["steps_per_execution"])
+    if steps % cfg["steps_per_execution"]:
+        chunks.append(steps % cfg["steps_per_execution"])
+
+    def produce(k: int):
+        x, y = split(train_data.take(stream.next(k * local_b)))
+        stack = lambda a: np.reshape(a, (k, local_b, *np.shape(a)[1:]))  # noqa: E731
+        return k, tf.nest.map_structure(stack, x), tf.nest.map_structure(stack, y)
 
     for epoch in range(cfg["initial_epoch"], cfg["epochs"]):
         for m in metrics:
             m.reset_state()
         started = last_report = time.perf_counter()
-        pending, loss_sum, loss_count = [], 0.0, 0
-        for step, (x, y) in enumerate(prefetch_iter(produce(i) for i in range(steps))):
-            out = train_step(x, y)
+        pending, loss_sum, done = [], 0.0, 0
+        for k, x, y in prefetch_iter(produce(k) for k in chunks):
+            out = train_steps(x, y)
+            done += k
             if not chief:
                 continue
             pending.append(out)
             now = time.perf_counter()
-            if now - last_report >= cfg["progress_interval"] or step == steps - 1:
-                values = [float(strategy.experimental_local_results(t)[0]) for t in pending]
-                loss_sum, loss_count, pending = loss_sum + sum(values), loss_count + len(values), []
-                client.send({"type": "step", "epoch": epoch, "step": step,
-                             "logs": {"loss": loss_sum / loss_count}})
+            if now - last_report >= cfg["progress_interval"] or done == steps:
+                loss_sum, pending = loss_sum + sum(float(t) for t in pending), []
+                client.send({"type": "step", "epoch": epoch, "step": done - 1,
+                             "logs": {"loss": loss_sum / done}})
                 last_report = now
         train_seconds = time.perf_counter() - started
         logs = M.results(metrics)

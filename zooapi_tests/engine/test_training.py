@@ -127,3 +127,22 @@ def test_ml_vectors_and_several_scalar_columns_feed_one_input(spark):
         model = mlp(inputs=4, classes=3, lr=0.05, hidden=16)
         engine.fit(model, frame, cols, "label", batch_size=16, epochs=30, num_workers=2, verbose=0, seed=3)
         assert engine.evaluate(model, frame, cols, "label")["accuracy"] > 0.85
+
+
+def test_preprocessing_runs_on_the_workers_for_fit_evaluate_and_predict(spark, digits):
+    x, y = digits
+    raw = np.round(x * 16)  # the original 0..16 pixel counts
+    rows = [(i, r.tolist(), int(t)) for i, (r, t) in enumerate(zip(raw[:800], y[:800]))]
+    df = spark.createDataFrame(rows, "id long, features array<float>, label long")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "categorical_crossentropy", metrics=["accuracy"])
+    scale = keras.layers.Rescaling(1 / 16)
+    one_hot = lambda labels: np.eye(10, dtype=np.float32)[labels.astype(int)]  # noqa: E731
+    engine.fit(model, df, "features", "label", batch_size=32, epochs=8, num_workers=2, verbose=0, seed=5,
+               feature_preprocessing=scale, label_preprocessing=one_hot)
+    scores = engine.evaluate(model, df, "features", "label", feature_preprocessing=scale,
+                             label_preprocessing=one_hot)
+    assert scores["accuracy"] > 0.9
+    out = engine.predict(model, df, "features", feature_preprocessing=scale).toPandas().sort_values("id")
+    np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(raw[:800] / 16, verbose=0), atol=1e-5)
