@@ -13,6 +13,7 @@ import os
 
 # Keras reads its backend once, at first import; never override a user's choice.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO and WARNING lines
 
 __version__ = "0.1.0"
 

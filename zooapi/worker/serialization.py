@@ -51,13 +51,15 @@ def content_key(data: bytes, model, custom: bytes) -> str:
     return digest.hexdigest()
 
 
-def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True):
-    """Loads a model that zooapi itself serialized (so `safe_mode` is off:
-    Lambda layers of the user's own in-memory model load back)."""
+def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True,
+                     safe_mode: bool | None = False):
+    """Loads a `.keras` file's bytes. `safe_mode` is off by default because
+    zooapi serialized the user's own in-memory model (its Lambda layers must
+    load back); pass None (Keras' global setting) or True for saved files."""
     import keras
 
     with tempfile.TemporaryDirectory(prefix="zooapi-") as folder:
         path = os.path.join(folder, "model.keras")
         with open(path, "wb") as f:
             f.write(data)
-        return keras.models.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=False)
+        return keras.models.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)

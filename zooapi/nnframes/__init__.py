@@ -1,0 +1,22 @@
+"""Keras models as Spark ML stages: Estimators, Models and converters.
+
+Example:
+    >>> from zooapi.nnframes import NNClassifier  # doctest: +SKIP
+    >>> pipeline = Pipeline(stages=[VectorAssembler(...), NNClassifier(model, featuresCol="vec")])  # doctest: +SKIP
+"""
+
+from zooapi.nnframes.classifier import NNClassifier, NNClassifierModel
+from zooapi.nnframes.estimator import NNEstimator, NNModel
+from zooapi.nnframes.preprocessing import (
+    ArrayToTensor,
+    ChainedPreprocessing,
+    MLlibVectorToTensor,
+    Preprocessing,
+    ScalarToTensor,
+    SeqToTensor,
+)
+
+__all__ = [
+    "ArrayToTensor", "ChainedPreprocessing", "MLlibVectorToTensor", "NNClassifier", "NNClassifierModel",
+    "NNEstimator", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor",
+]

@@ -1,0 +1,285 @@
+"""`NNEstimator` and `NNModel`: a Keras model as a Spark ML Estimator and Model.
+
+They adapt, as SciKeras does for scikit-learn: Params and data are routed to
+`zooapi.engine`, and the Keras model stays a Keras model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.ml import Estimator, Model
+from pyspark.ml.util import MLReadable, MLWritable
+
+from zooapi.nnframes.params import ESTIMATOR_PARAMS, MODEL_PARAMS, EstimatorParams, ModelParams, set_defaults
+from zooapi.nnframes.persistence import (
+    StageReader,
+    StageWriter,
+    preprocessing_from_json,
+    preprocessing_to_json,
+    write_file,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _check_model(model) -> None:
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected a Keras model (keras.Model). Received: model={model!r}")
+
+
+def _checkpoint_callback(spark, folder: str):
+    """A Keras callback saving the model after every epoch to
+    `folder/epoch-N.keras` (any Hadoop-compatible folder)."""
+    import keras
+
+    from zooapi.worker.serialization import model_to_blob
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            target = f"{folder.rstrip('/')}/epoch-{epoch + 1}.keras"
+            write_file(spark, target, model_to_blob(self.model).data)
+            logger.info("Saved a checkpoint to %s", target)
+
+    return Checkpoint()
+
+
+class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
+    """Trains a Keras model on a DataFrame: `fit(df)` returns an `NNModel`.
+
+    Every `fit` trains a copy of the model that starts from the weights the
+    model had when the estimator was made: neither the estimator nor the
+    Keras model changes, so `CrossValidator` can fit it many times.
+
+    Defaults a user would pick (not Analytics Zoo's global batch 1 and 50
+    epochs): `batchSize=32`, `maxEpoch=10`, `optimMethod="adam"` with
+    `learningRate=1e-3`, all workers of the session (`numWorkers=0`).
+
+    Args:
+        model: a Keras model, compiled or not.
+        loss: a Keras loss (name or instance); default the model's compiled loss.
+        feature_preprocessing: a function of a NumPy batch, a Keras
+            preprocessing layer, or a converter from `zooapi.nnframes`
+            (`SeqToTensor`, ...), applied on the workers.
+        label_preprocessing: the same for labels.
+        **params: any Param, e.g. `featuresCol="features", maxEpoch=5`.
+
+    Example:
+        >>> est = NNEstimator(model, "mse", featuresCol="x", labelCol="y", maxEpoch=5)  # doctest: +SKIP
+        >>> nn_model = est.fit(train_df)  # doctest: +SKIP
+        >>> nn_model.transform(test_df).select("prediction").show()  # doctest: +SKIP
+    """
+
+    _model_class: type = None  # set below: the Model class `fit` returns
+
+    def __init__(self, model=None, loss=None, feature_preprocessing=None, label_preprocessing=None, **params):
+        super().__init__()
+        set_defaults(self, ESTIMATOR_PARAMS)
+        self._extra_defaults()
+        self.model = model
+        self.loss = loss
+        self.feature_preprocessing = feature_preprocessing
+        self.label_preprocessing = label_preprocessing
+        self._initial = None
+        if model is not None:
+            from zooapi.worker.serialization import model_to_blob
+
+            _check_model(model)
+            self._initial = model_to_blob(model)  # every fit starts from these weights
+        self.setParams(**params)
+
+    def _extra_defaults(self) -> None:
+        """Subclasses with more Params set their defaults here."""
+
+    def setParams(self, **params):
+        """Sets any Params by name, e.g. `setParams(maxEpoch=5, batchSize=64)`."""
+        for name in params:
+            if not self.hasParam(name):
+                raise ValueError(f"{type(self).__name__} has no Param '{name}'. Its Params are: "
+                                 f"{', '.join(p.name for p in self.params)}.")
+        return self._set(**params)
+
+    def setValidation(self, trigger=None, val_df=None, val_method=None, batch_size: int | None = None):
+        """Evaluates `val_df` during training (each epoch: the only trigger
+        supported so far) with the metrics `val_method` (Keras metric names).
+        The results appear in the fitted model's `history` as `val_...`."""
+        if trigger is not None and type(trigger).__name__ not in ("EveryEpoch",):
+            raise ValueError(f"Only an every-epoch validation trigger is supported. Received: trigger={trigger!r}")
+        self._set(validationDf=val_df)
+        if val_method is not None:
+            self._set(validationMetrics=[val_method] if isinstance(val_method, str) else list(val_method))
+        if batch_size is not None:
+            logger.info("Validation runs with the training batch size; batch_size=%s is ignored", batch_size)
+        return self
+
+    # -- training --------------------------------------------------------
+
+    def _optimizer(self):
+        import keras
+
+        method = self.getOptimMethod()
+        if isinstance(method, str):
+            optimizer = keras.optimizers.get(method)
+            optimizer.learning_rate = self.getLearningRate()
+            return optimizer
+        optimizer = type(method).from_config(method.get_config())
+        if self.isSet(self.learningRate):
+            optimizer.learning_rate = self.getLearningRate()
+        return optimizer
+
+    def _compiled_copy(self):
+        if self._initial is None:
+            raise ValueError(f"{type(self).__name__} has no model; pass one: {type(self).__name__}(model, ...).")
+        model = self._initial.load(compile=True)
+        config = self.model.get_compile_config() if getattr(self.model, "compiled", False) else None
+        loss = self.loss if self.loss is not None else getattr(model, "loss", None)
+        if loss is None:
+            raise ValueError(f"{type(self).__name__} needs a loss: pass `loss=` or compile the model with one.")
+        metrics = self.getValidationMetrics() or (config or {}).get("metrics")
+        model.compile(optimizer=self._optimizer(), loss=loss, metrics=metrics)
+        return model
+
+    def _fit(self, dataset):
+        from zooapi import engine
+
+        model = self._compiled_copy()
+        callbacks = []
+        if self.getCheckpointPath():
+            callbacks.append(_checkpoint_callback(dataset.sparkSession, self.getCheckpointPath()))
+        if self.getCachingSample():
+            dataset = dataset.persist()
+        try:
+            history = engine.fit(
+                model, dataset, self.getFeaturesCol(), self.getLabelCol(),
+                batch_size=self.getBatchSize(), epochs=self.getMaxEpoch(),
+                num_workers=self.getNumWorkers() or None, validation_df=self.getValidationDf(),
+                callbacks=callbacks, verbose=0, shuffle=self.getShuffle(), seed=self.getSeed(),
+                feature_preprocessing=self.feature_preprocessing, label_preprocessing=self.label_preprocessing)
+        finally:
+            if self.getCachingSample():
+                dataset.unpersist()
+        fitted = self._model_class(model, feature_preprocessing=self.feature_preprocessing)
+        fitted.history = history
+        self._copy_to_model(fitted)
+        return fitted
+
+    def _copy_to_model(self, fitted) -> None:
+        fitted._set(featuresCol=self.getFeaturesCol(), predictionCol=self.getPredictionCol())
+
+    # -- persistence -----------------------------------------------------
+
+    def write(self):
+        return StageWriter(self)
+
+    @classmethod
+    def read(cls):
+        return StageReader(cls)
+
+    def _model_bytes(self) -> bytes:
+        if self._initial is None:
+            raise ValueError(f"{type(self).__name__} has no model to save.")
+        return self._initial.data
+
+    def _extra_metadata(self) -> dict[str, Any]:
+        import keras
+
+        method = self.getOptimMethod()
+        return {
+            "loss": None if self.loss is None else keras.losses.serialize(keras.losses.get(self.loss))
+            if not isinstance(self.loss, str) else self.loss,
+            "optimMethod": method if isinstance(method, str) else keras.optimizers.serialize(method),
+            "feature_preprocessing": preprocessing_to_json(self.feature_preprocessing),
+            "label_preprocessing": preprocessing_to_json(self.label_preprocessing),
+        }
+
+    @classmethod
+    def _from_saved(cls, model, extra: dict[str, Any]):
+        import keras
+
+        loss = extra.get("loss")
+        stage = cls(model, loss=keras.losses.deserialize(loss) if isinstance(loss, dict) else loss,
+                    feature_preprocessing=preprocessing_from_json(extra.get("feature_preprocessing")),
+                    label_preprocessing=preprocessing_from_json(extra.get("label_preprocessing")))
+        method = extra.get("optimMethod")
+        if method is not None:
+            stage._set(optimMethod=keras.optimizers.deserialize(method) if isinstance(method, dict) else method)
+        return stage
+
+
+class NNModel(Model, ModelParams, MLWritable, MLReadable):
+    """A Keras model as a Spark ML Model: `transform(df)` adds `predictionCol`.
+
+    The prediction is `double` when the model has one output unit, else
+    `array<double>`; every input column is kept. The model is loaded once
+    per Python worker and runs on batches of `batchSize` rows (default 1024).
+    Works on streaming DataFrames.
+
+    Args:
+        model: a Keras model.
+        feature_preprocessing: as for `NNEstimator`.
+        **params: any Param, e.g. `featuresCol="features"`.
+
+    Example:
+        >>> NNModel(model, featuresCol="x").transform(df).show()  # doctest: +SKIP
+    """
+
+    def __init__(self, model=None, feature_preprocessing=None, **params):
+        super().__init__()
+        set_defaults(self, MODEL_PARAMS)
+        self._extra_defaults()
+        if model is not None:
+            _check_model(model)
+        self.model = model
+        self.feature_preprocessing = feature_preprocessing
+        self.history = None
+        for name in params:
+            if not self.hasParam(name):
+                raise ValueError(f"{type(self).__name__} has no Param '{name}'. Its Params are: "
+                                 f"{', '.join(p.name for p in self.params)}.")
+        self._set(**params)
+
+    def _extra_defaults(self) -> None:
+        """Subclasses with more Params set their defaults here."""
+
+    def _predict(self, dataset, prediction_col: str):
+        from zooapi import engine
+
+        if self.model is None:
+            raise ValueError(f"{type(self).__name__} has no model.")
+        return engine.predict(self.model, dataset, self.getFeaturesCol(), prediction_col=prediction_col,
+                              batch_size=self.getBatchSize(), feature_preprocessing=self.feature_preprocessing)
+
+    def _transform(self, dataset):
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        name = self.getPredictionCol()
+        out = self._predict(dataset, name)
+        if isinstance(out.schema[name].dataType, T.ArrayType):
+            out = out.withColumn(name, F.col(name).cast("array<double>"))
+        return out
+
+    def write(self):
+        return StageWriter(self)
+
+    @classmethod
+    def read(cls):
+        return StageReader(cls)
+
+    def _model_bytes(self) -> bytes:
+        from zooapi.worker.serialization import model_to_blob
+
+        return model_to_blob(self.model).data
+
+    def _extra_metadata(self) -> dict[str, Any]:
+        return {"feature_preprocessing": preprocessing_to_json(self.feature_preprocessing)}
+
+    @classmethod
+    def _from_saved(cls, model, extra: dict[str, Any]):
+        return cls(model, feature_preprocessing=preprocessing_from_json(extra.get("feature_preprocessing")))
+
+
+NNEstimator._model_class = NNModel

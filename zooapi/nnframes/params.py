@@ -1,0 +1,123 @@
+"""The Params of the nnframes stages, declared once, in one table each.
+
+As `pyspark.ml.param.shared` does with its generated mixins, every Param is
+one line of (name, doc, converter, default); `params_mixin` turns a table into
+a `Params` mixin with the Param as a class attribute and its `getX`/`setX`.
+Names follow `pyspark.ml.param.shared` wherever a shared Param exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from pyspark.ml.param import Param, Params, TypeConverters
+
+
+class ParamSpec(NamedTuple):
+    name: str
+    doc: str
+    converter: Callable[[Any], Any]
+    default: Any
+
+
+def _to_column_spec(value: Any) -> Any:
+    """A column name, or a list of names (or of lists, for several inputs)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)) for v in value
+    ):
+        return [v if isinstance(v, str) else list(v) for v in value]
+    raise TypeError(f"Expected a column name or a list of column names. Received: {value!r}")
+
+
+def _to_optimizer(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "get_config") and hasattr(value, "apply"):
+        return value
+    raise TypeError(f"Expected a Keras optimizer name (e.g. 'adam') or instance. Received: {value!r}")
+
+
+def _to_any(value: Any) -> Any:
+    return value
+
+
+def _to_positive_int(value: Any) -> int:
+    value = TypeConverters.toInt(value)
+    if value < 1:
+        raise ValueError(f"Expected a positive integer. Received: {value}")
+    return value
+
+
+def _to_non_negative_int(value: Any) -> int:
+    value = TypeConverters.toInt(value)
+    if value < 0:
+        raise ValueError(f"Expected 0 or a positive integer. Received: {value}")
+    return value
+
+
+ESTIMATOR_PARAMS = [
+    ParamSpec("featuresCol", "features column name, or a list of names (several numeric columns, or one entry per model input)", _to_column_spec, "features"),
+    ParamSpec("labelCol", "label column name, or a list of names (one entry per model output)", _to_column_spec, "label"),
+    ParamSpec("predictionCol", "prediction column name", TypeConverters.toString, "prediction"),
+    ParamSpec("batchSize", "global batch size, split across the workers (>= numWorkers)", _to_positive_int, 32),
+    ParamSpec("maxEpoch", "number of epochs to train", _to_positive_int, 10),
+    ParamSpec("learningRate", "learning rate of the optimizer; when not set, an optimizer instance keeps its own", TypeConverters.toFloat, 1e-3),
+    ParamSpec("optimMethod", "Keras optimizer: a name such as 'adam' or 'sgd', or an instance", _to_optimizer, "adam"),
+    ParamSpec("numWorkers", "number of Spark barrier tasks to train on; 0 means the session's default parallelism", _to_non_negative_int, 0),
+    ParamSpec("shuffle", "draw training rows in a new random order every pass", TypeConverters.toBoolean, True),
+    ParamSpec("seed", "random seed for shuffling and initialisation", TypeConverters.toInt, 42),
+    ParamSpec("validationDf", "DataFrame evaluated after every epoch (not saved with the stage); see setValidation", _to_any, None),
+    ParamSpec("validationMetrics", "Keras metrics (names) reported on the validation DataFrame", TypeConverters.toListString, []),
+    ParamSpec("checkpointPath", "folder (local or Hadoop-compatible URL) where the model is saved after every epoch; empty for none", TypeConverters.toString, ""),
+    ParamSpec("cachingSample", "persist the selected training columns while training (helps when the input is costly to recompute)", TypeConverters.toBoolean, False),
+]
+
+MODEL_PARAMS = [
+    ParamSpec("featuresCol", ESTIMATOR_PARAMS[0].doc, _to_column_spec, "features"),
+    ParamSpec("predictionCol", "prediction column name", TypeConverters.toString, "prediction"),
+    ParamSpec("batchSize", "rows per forward pass when predicting", _to_positive_int, 1024),
+]
+
+CLASSIFIER_PARAMS = [
+    ParamSpec("probabilityCol", "column of class probabilities (a Vector); empty to leave it out", TypeConverters.toString, "probability"),
+    ParamSpec("rawPredictionCol", "column of raw scores (a Vector); empty to leave it out", TypeConverters.toString, "rawPrediction"),
+    ParamSpec("threshold", "for a model with one sigmoid output: predict 1 when the probability is above it", TypeConverters.toFloat, 0.5),
+]
+
+
+def _accessors(spec: ParamSpec) -> dict[str, Callable]:
+    cap = spec.name[0].upper() + spec.name[1:]
+
+    def getter(self):
+        return self.getOrDefault(getattr(self, spec.name))
+
+    def setter(self, value):
+        return self._set(**{spec.name: value})
+
+    getter.__doc__ = f"Gets the value of `{spec.name}` or its default value ({spec.default!r})."
+    setter.__doc__ = f"Sets `{spec.name}`: {spec.doc}."
+    getter.__name__, setter.__name__ = f"get{cap}", f"set{cap}"
+    return {f"get{cap}": getter, f"set{cap}": setter}
+
+
+def params_mixin(name: str, table: list[ParamSpec]) -> type:
+    """A `Params` mixin class with one Param, getter and setter per row."""
+    attrs: dict[str, Any] = {"__doc__": f"Params: {', '.join(s.name for s in table)}.", "_param_table": table}
+    for spec in table:
+        attrs[spec.name] = Param(Params._dummy(), spec.name, spec.doc, typeConverter=spec.converter)
+        attrs.update(_accessors(spec))
+    return type(name, (Params,), attrs)
+
+
+def set_defaults(params: Params, *tables: list[ParamSpec]) -> None:
+    params._setDefault(**{s.name: s.default for table in tables for s in table})
+
+
+EstimatorParams = params_mixin("EstimatorParams", ESTIMATOR_PARAMS)
+ModelParams = params_mixin("ModelParams", MODEL_PARAMS)
+ClassifierParams = params_mixin("ClassifierParams", CLASSIFIER_PARAMS)
+
+# Params that hold objects Spark ML cannot write as JSON; saved otherwise or not at all.
+UNSAVED_PARAMS = {"validationDf", "optimMethod"}

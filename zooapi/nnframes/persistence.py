@@ -1,0 +1,138 @@
+"""Saving and loading nnframes stages (`MLWritable` / `MLReadable`).
+
+A stage saves as Spark ML's own metadata (class, uid, Params as JSON) under
+`path/metadata`, with the Keras model beside it in `path/model.keras`. Files
+go through the Hadoop FileSystem of the Spark session, so every path Spark
+can write (local, `hdfs://`, `s3a://`, ...) works, with the same credentials.
+
+Preprocessing saves as JSON when it is one of zooapi's converters or a Keras
+layer. Any other Python function is pickled, and loading it runs code: as
+with Keras' `safe_mode`, that needs `keras.config.enable_unsafe_deserialization()`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pyspark import cloudpickle
+from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
+
+from zooapi.nnframes.params import UNSAVED_PARAMS
+
+_CHUNK = 8 << 20
+
+
+def _hadoop_path(spark, path: str):
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+def write_file(spark, path: str, data: bytes) -> None:
+    """Writes bytes to a file on any Hadoop-compatible filesystem."""
+    fs, hpath = _hadoop_path(spark, path)
+    out = fs.create(hpath, True)
+    try:
+        for start in range(0, len(data), _CHUNK):
+            out.write(bytearray(data[start:start + _CHUNK]))
+    finally:
+        out.close()
+
+
+def read_file(spark, path: str) -> bytes:
+    fs, hpath = _hadoop_path(spark, path)
+    if not fs.exists(hpath):
+        raise FileNotFoundError(f"No file at {path}")
+    size = fs.getFileStatus(hpath).getLen()
+    stream = fs.open(hpath)
+    try:
+        parts = []
+        while size > 0:
+            part = bytes(stream.readNBytes(min(size, _CHUNK)))
+            if not part:
+                break
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+    finally:
+        stream.close()
+
+
+def unsafe_deserialization_enabled() -> bool:
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib.in_safe_mode() is False
+
+
+def preprocessing_to_json(fn: Any) -> dict[str, Any] | None:
+    import keras
+
+    from zooapi.nnframes.preprocessing import BUILT_IN
+
+    if fn is None:
+        return None
+    if type(fn).__name__ in BUILT_IN and type(fn) is BUILT_IN[type(fn).__name__]:
+        return {"kind": "zooapi", "class": type(fn).__name__, "config": fn.get_config()}
+    if isinstance(fn, keras.layers.Layer):
+        return {"kind": "keras", "config": keras.saving.serialize_keras_object(fn)}
+    return {"kind": "pickle", "data": base64.b64encode(cloudpickle.dumps(fn)).decode()}
+
+
+def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
+    import keras
+
+    from zooapi.nnframes.preprocessing import BUILT_IN
+
+    if spec is None:
+        return None
+    if spec["kind"] == "zooapi":
+        return BUILT_IN[spec["class"]].from_config(spec["config"])
+    if spec["kind"] == "keras":
+        return keras.saving.deserialize_keras_object(spec["config"])
+    if not unsafe_deserialization_enabled():
+        raise ValueError(
+            "This stage's preprocessing is a pickled Python function, and loading it would run "
+            "code from the file. If you trust the file, call "
+            "`keras.config.enable_unsafe_deserialization()` first.")
+    return cloudpickle.loads(base64.b64decode(spec["data"]))
+
+
+class StageWriter(MLWriter):
+    """Writes an nnframes stage: metadata, Params and its Keras model."""
+
+    def __init__(self, instance):
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        stage = self.instance
+        params = {p.name: v for p, v in stage._paramMap.items() if p.name not in UNSAVED_PARAMS}
+        extra = {"zooapi": stage._extra_metadata()}
+        DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra, paramMap=params)
+        write_file(self.sparkSession, f"{path.rstrip('/')}/model.keras", stage._model_bytes())
+
+
+class StageReader(MLReader):
+    """Reads what `StageWriter` wrote, into the class named in the metadata."""
+
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str):
+        import importlib
+
+        from zooapi.worker.serialization import load_model_bytes
+
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        module, _, name = metadata["class"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        data = read_file(self.sparkSession, f"{path.rstrip('/')}/model.keras")
+        model = load_model_bytes(data, compile=True, safe_mode=not unsafe_deserialization_enabled())
+        instance = cls._from_saved(model, metadata.get("zooapi", {}))
+        instance._resetUid(metadata["uid"])
+        metadata["defaultParamMap"] = {k: v for k, v in metadata.get("defaultParamMap", {}).items()
+                                       if k not in UNSAVED_PARAMS}
+        DefaultParamsReader.getAndSetParams(instance, metadata)
+        return instance

@@ -1,0 +1,77 @@
+"""The Spark ML contract of the nnframes stages, without training."""
+
+import keras
+import numpy as np
+import pytest
+
+from zooapi.nnframes import (
+    ArrayToTensor, ChainedPreprocessing, MLlibVectorToTensor, NNClassifier, NNClassifierModel, NNEstimator,
+    NNModel, ScalarToTensor, SeqToTensor,
+)
+from zooapi.nnframes.persistence import preprocessing_from_json, preprocessing_to_json
+
+
+def small_model():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("stage", [NNEstimator(small_model(), "mse"), NNClassifier(small_model()),
+                                   NNModel(small_model()), NNClassifierModel(small_model())])
+def test_every_param_has_a_doc_and_a_default(stage):
+    for param in stage.params:
+        assert param.doc, param.name
+        assert stage.hasDefault(param), param.name
+    assert "featuresCol" in stage.explainParams()
+
+
+def test_params_are_camel_case_with_getters_setters_and_copy():
+    est = NNClassifier(small_model(), featuresCol="vec", maxEpoch=3)
+    assert est.getFeaturesCol() == "vec" and est.getMaxEpoch() == 3
+    assert est.setBatchSize(64) is est and est.getBatchSize() == 64
+    copied = est.copy({est.learningRate: 0.5})
+    assert copied.getLearningRate() == 0.5 and est.getLearningRate() == 1e-3
+    assert copied.uid == est.uid and copied.model is est.model
+    assert est.getProbabilityCol() == "probability" and est.getThreshold() == 0.5
+    est.setFeaturesCol(["a", "b"])
+    assert est.getFeaturesCol() == ["a", "b"]
+
+
+def test_bad_param_values_are_refused():
+    with pytest.raises(ValueError, match="NNEstimator has no Param 'epochs'"):
+        NNEstimator(small_model(), "mse", epochs=3)
+    with pytest.raises(TypeError, match="Expected a column name or a list of column names"):
+        NNEstimator(small_model(), "mse", featuresCol=3)
+    with pytest.raises(TypeError, match="Expected a Keras optimizer name"):
+        NNEstimator(small_model(), "mse", optimMethod=object())
+    with pytest.raises(TypeError, match="Expected a Keras model"):
+        NNEstimator("not a model")
+
+
+def test_converters_shape_batches():
+    assert SeqToTensor([2, 2])(np.ones((5, 4))).shape == (5, 2, 2)
+    assert MLlibVectorToTensor([4, 1])(np.ones((5, 4))).shape == (5, 4, 1)
+    assert ScalarToTensor()(np.arange(5.0)).shape == (5, 1)
+    assert (ScalarToTensor() * ArrayToTensor([1, 1]))(np.ones(3)).shape == (3, 1, 1)
+    with pytest.raises(ValueError, match=r"SeqToTensor\(\[3\]\) received rows of 4 values; expected 3"):
+        SeqToTensor([3])(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="Received an invalid value for `shape`"):
+        ArrayToTensor([0, 2])
+
+
+def test_preprocessing_saves_as_json_and_pickles_only_with_consent():
+    chain = ChainedPreprocessing([SeqToTensor([2, 2]), keras.layers.Rescaling(0.5)])
+    spec = preprocessing_to_json(chain)
+    assert spec["kind"] == "zooapi"
+    back = preprocessing_from_json(spec)
+    np.testing.assert_allclose(np.asarray(back(np.ones((1, 4)))), np.full((1, 2, 2), 0.5))
+    pickled = preprocessing_to_json(lambda x: x * 2)
+    assert pickled["kind"] == "pickle"
+    with pytest.raises(ValueError, match=r"pickled Python function.*enable_unsafe_deserialization"):
+        preprocessing_from_json(pickled)
+    keras.config.enable_unsafe_deserialization()
+    try:
+        assert preprocessing_from_json(pickled)(3) == 6
+    finally:
+        from keras.src.backend.common import global_state
+
+        global_state.set_global_attribute("safe_mode_saving", None)
