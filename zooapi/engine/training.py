@@ -88,6 +88,7 @@ class _Progress:
             self.callbacks.set_params({"verbose": self.callbacks.params.get("verbose", 1),
                                        "epochs": self.epochs, "steps": msg["steps"]})
             logger.info("Training on %d worker(s): %d rows, %d steps per epoch", msg["workers"], msg["rows"], msg["steps"])
+            logger.debug("Trainer start-up (seconds per phase): %s", msg.get("startup_seconds"))
             self.callbacks.on_train_begin()
         elif kind == "step":
             self._begin_epoch(msg["epoch"])

@@ -106,6 +106,53 @@ def _die_with_parent() -> None:
         pass
 
 
+# A trainer process that has imported TensorFlow and waits for a job folder
+# on its stdin: at most one per Python worker, so the next fit on this worker
+# skips TF's start-up. It dies with the worker (PR_SET_PDEATHSIG).
+_STANDBY_TRAINER: list[subprocess.Popen] = []
+
+
+def _spawn_trainer() -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zooapi.worker.trainer", "--standby"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, preexec_fn=_die_with_parent,
+    )
+
+
+def _take_trainer() -> subprocess.Popen:
+    """The standby trainer when it is alive, else a new one."""
+    while _STANDBY_TRAINER:
+        proc = _STANDBY_TRAINER.pop()
+        if proc.poll() is None:
+            return proc
+    return _spawn_trainer()
+
+
+def _hand_over(trainer: subprocess.Popen, folder: Path) -> subprocess.Popen:
+    """Gives the job folder to the trainer (a fresh one if it died meanwhile)."""
+    for attempt in range(2):
+        try:
+            trainer.stdin.write(f"{folder}\n".encode())
+            trainer.stdin.close()
+            return trainer
+        except (BrokenPipeError, OSError):
+            if attempt:
+                raise
+            trainer = _spawn_trainer()
+    return trainer
+
+
+def clear_standby_trainer() -> None:
+    """Stops this worker's standby trainer, if any."""
+    while _STANDBY_TRAINER:
+        proc = _STANDBY_TRAINER.pop()
+        proc.kill()
+        proc.wait()
+
+
 def _check_rows(job: TrainJob, rows: list[int]) -> None:
     total = sum(rows)
     if total < job.num_workers:
@@ -143,7 +190,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     rank = ctx.partitionId()
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
     client = DriverClient(job.driver, rank)
-    child = None
+    child = _take_trainer()  # it imports TensorFlow while the partition spills
     try:
         rows, val_rows = _spill(job, batches, folder)
         host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
@@ -180,20 +227,13 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         (folder / "custom_objects.pkl").write_bytes(blob.custom_objects)
         (folder / "preprocessing.pkl").write_bytes(
             cloudpickle.dumps((job.feature_preprocessing, job.label_preprocessing)))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2")
-        env.pop("TF_CONFIG", None)
-        if job.num_workers > 1:
-            env["TF_CONFIG"] = json.dumps({
-                "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
-                "task": {"type": "worker", "index": rank},
-            })
-        with open(folder / "child.log", "wb") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "zooapi.worker.trainer", str(folder)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-            )
-            while child.poll() is None:
-                time.sleep(0.1)
+        (folder / "env.json").write_text(json.dumps({"TF_CONFIG": json.dumps({
+            "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
+            "task": {"type": "worker", "index": rank},
+        })} if job.num_workers > 1 else {}))
+        child = _hand_over(child, folder)
+        while child.poll() is None:
+            time.sleep(0.05)
         if child.returncode != 0:
             raise _child_error(folder, child.returncode, rank)
         if rank == 0:
@@ -215,8 +255,9 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             pass
         raise
     finally:
-        if child is not None and child.poll() is None:
+        if child.poll() is None:
             child.kill()
             child.wait()
         client.close()
         shutil.rmtree(folder, ignore_errors=True)
+    _STANDBY_TRAINER.append(_spawn_trainer())  # warm for this worker's next fit

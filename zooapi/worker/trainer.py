@@ -58,6 +58,7 @@ def _weights_bytes(model) -> bytes:
 
 def train(folder: Path) -> None:
     cfg = json.loads((folder / "config.json").read_text())
+    clock = {"start": time.perf_counter()}
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
@@ -67,6 +68,7 @@ def train(folder: Path) -> None:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
         strategy = tf.distribute.get_strategy()
+    clock["strategy"] = time.perf_counter()
 
     import keras
     from pyspark import cloudpickle
@@ -105,6 +107,7 @@ def train(folder: Path) -> None:
         model.compute_loss(x=x0, y=y0, y_pred=pred0, training=False)
         model.compute_metrics(x0, y0, pred0, sample_weight=None)
         model.optimizer.build(model.trainable_variables)
+    clock["model"] = time.perf_counter()
     metrics = [loss_tracker] + M.compiled_metrics(model)
     # Keras scales each replica's loss by 1/n; re-weight so that the sum over
     # workers is the mean over the global batch even when local sizes differ.
@@ -152,8 +155,10 @@ def train(folder: Path) -> None:
 
     client = DriverClient(cfg["driver"], rank)
     if chief:
+        marks = list(clock.items())
         client.send({"type": "train_begin", "steps": steps, "rows": cfg["total_rows"],
-                     "val_rows": cfg["total_val_rows"], "workers": n})
+                     "val_rows": cfg["total_val_rows"], "workers": n,
+                     "startup_seconds": {name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}})
 
     # Several steps per tf.function call: Python's per-step overhead is paid once per chunk.
     chunks = [cfg["steps_per_execution"]] * (steps // cfg["steps_per_execution"])
@@ -206,8 +211,28 @@ def train(folder: Path) -> None:
     client.close()
 
 
+def _wait_for_job() -> Path | None:
+    """Standby: import TensorFlow now, then read the job folder from stdin
+    and send this process's output to the folder's log."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    line = sys.stdin.readline().strip()
+    if not line:
+        return None
+    folder = Path(line)
+    log = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.environ.update(json.loads((folder / "env.json").read_text()))
+    return folder
+
+
 def main(argv: list[str]) -> int:
-    folder = Path(argv[1])
+    """`trainer FOLDER` trains at once; `trainer --standby` waits for a folder on stdin."""
+    folder = _wait_for_job() if argv[1] == "--standby" else Path(argv[1])
+    if folder is None:
+        return 0
     try:
         train(folder)
     except BaseException as exc:

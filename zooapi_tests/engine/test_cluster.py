@@ -12,11 +12,13 @@ pytestmark = pytest.mark.slow
 
 
 def trainer_processes() -> list[int]:
+    """Trainer processes at work on a job (their output goes to a job folder);
+    idle standby trainers do not count."""
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"zooapi.worker.trainer" in f.read():
+                if b"zooapi.worker.trainer" in f.read() and "zooapi-train-" in os.readlink(f"/proc/{pid}/fd/1"):
                     pids.append(int(pid))
         except OSError:
             continue

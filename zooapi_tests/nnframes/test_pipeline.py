@@ -6,7 +6,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClassificationEvaluator
 from pyspark.ml.feature import StandardScaler, VectorAssembler
-from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 
 from zooapi.nnframes import NNClassifier, NNClassifierModel, NNEstimator, NNModel
 
@@ -78,6 +78,11 @@ def test_cross_validator_picks_the_best_of_a_grid(spark):
     assert model.avgMetrics[best] >= min(model.avgMetrics)
     assert grid[best][clf.learningRate] == 0.01  # a learning rate of 1e-5 barely moves in 3 epochs
     assert model.avgMetrics[best] > 0.9
+
+    split = TrainValidationSplit(estimator=pipe, estimatorParamMaps=ParamGridBuilder().addGrid(
+        clf.maxEpoch, [1, 6]).build(), evaluator=evaluator, trainRatio=0.7, seed=5).fit(train)
+    assert split.validationMetrics[1] >= split.validationMetrics[0] - 0.02
+    assert split.bestModel.stages[-1].history.params["epochs"] in (1, 6)
 
 
 def test_fit_leaves_estimator_and_model_unchanged_and_starts_each_fit_alike(spark):
