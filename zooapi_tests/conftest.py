@@ -79,3 +79,38 @@ def mlp(inputs: int = 64, classes: int = 10, lr: float = 0.01, hidden: int = 32,
 @pytest.fixture(autouse=True)
 def _quiet_py4j():
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def descendants(root: int) -> set[int]:
+    """Processes started (directly or not) by `root`: the executors and Python
+    workers of a Spark session this test process runs, and their trainers."""
+    import os
+
+    parents = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def busy_trainers(rank: int | None = None) -> list[int]:
+    """This test process's trainer processes at work on a job (their output
+    goes to a job folder); idle standby trainers do not count."""
+    import os
+
+    tag = "zooapi-train-" if rank is None else f"zooapi-train-{rank}-"
+    pids = []
+    for pid in descendants(os.getpid()):
+        try:
+            if tag in os.readlink(f"/proc/{pid}/fd/1"):
+                pids.append(pid)
+        except OSError:
+            continue
+    return pids

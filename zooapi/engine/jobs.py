@@ -30,10 +30,12 @@ def worker_exception(message: dict[str, Any]) -> Exception:
     kind = _ERROR_TYPES.get(message.get("error"))
     if kind is not None:
         return kind(message["message"])
-    return RuntimeError(
-        f"Training failed on worker {message.get('worker')}: {message.get('error')}: "
-        f"{message.get('message')}\n--- worker traceback ---\n{message.get('traceback', '')}"
-    )
+    text = message.get("message", "")
+    if message.get("error") != "TrainerError":
+        text = f"{message.get('error')}: {text}"
+    if message.get("traceback"):
+        text += f"\n--- worker traceback ---\n{message['traceback']}"
+    return RuntimeError(f"Training failed on worker {message.get('worker')}: {text}")
 
 
 def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_event: Callable[[Event], None],

@@ -3,7 +3,6 @@ Spark DataFrame (driver side; the tasks run `zooapi.worker.supervisor`)."""
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 from typing import Sequence
@@ -12,7 +11,8 @@ import numpy as np
 
 from zooapi.engine.jobs import driver_host, run_barrier_job
 from zooapi.engine.plan import feed_columns, plan_features, plan_labels
-from zooapi.engine.server import Event, JobServer
+from zooapi.engine.progress import Progress
+from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
 from zooapi.worker.serialization import load_model_bytes, model_to_blob
 from zooapi.worker.supervisor import SPLIT_COLUMN, TrainJob, train_partition
@@ -67,69 +67,6 @@ def _apply_result(model, data: bytes, custom_objects) -> None:
             logger.warning("optimizer state not restored: %d variables here, %d trained", len(ours), len(theirs))
 
 
-class _Progress:
-    """Turns worker events into Keras callback calls on the driver."""
-
-    def __init__(self, model, callbacks, verbose: int, epochs: int, initial_epoch: int):
-        import keras
-
-        self.model = model
-        self.epochs = epochs
-        self.callbacks = keras.callbacks.CallbackList(
-            callbacks, add_history=True, add_progbar=verbose != 0, model=model,
-            verbose=verbose, epochs=epochs, steps=None)
-        self.epoch = initial_epoch - 1
-        self.digests: dict[int, str] = {}
-
-    def __call__(self, event: Event) -> None:
-        msg = event.message
-        kind = msg["type"]
-        if kind == "train_begin":
-            self.callbacks.set_params({"verbose": self.callbacks.params.get("verbose", 1),
-                                       "epochs": self.epochs, "steps": msg["steps"]})
-            logger.info("Training on %d worker(s): %d rows, %d steps per epoch", msg["workers"], msg["rows"], msg["steps"])
-            logger.debug("Trainer start-up (seconds per phase): %s", msg.get("startup_seconds"))
-            self.callbacks.on_train_begin()
-        elif kind == "step":
-            self._begin_epoch(msg["epoch"])
-            self.callbacks.on_train_batch_end(msg["step"], msg["logs"])
-        elif kind == "epoch_end":
-            self._begin_epoch(msg["epoch"])
-            if event.payload is not None:
-                with np.load(io.BytesIO(event.payload)) as weights:
-                    self.model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
-            logs = msg["logs"]
-            self.callbacks.on_epoch_end(msg["epoch"], logs)
-            logger.info(
-                "Epoch %d/%d: %d samples in %.2fs (%.0f samples/s) %s", msg["epoch"] + 1, self.epochs,
-                msg["samples"], msg["seconds"], msg["samples"] / max(msg["seconds"], 1e-9),
-                " ".join(f"{k}={v:.4f}" for k, v in logs.items()))
-            event.reply({"stop": bool(self.model.stop_training)})
-
-        elif kind == "train_end":
-            self.digests[msg["worker"]] = msg["weights_sha256"]
-            event.reply({})
-
-    def check_in_sync(self, num_workers: int) -> None:
-        """Every worker must end with the same weights; say so, or fail."""
-        if len(set(self.digests.values())) > 1:
-            raise RuntimeError(f"The workers ended with different weights: {self.digests}")
-        if len(self.digests) == num_workers:
-            logger.info("All %d worker(s) ended with identical weights (sha256 %s)",
-                        num_workers, next(iter(self.digests.values()))[:16])
-
-    def _begin_epoch(self, epoch: int) -> None:
-        if epoch != self.epoch:
-            self.epoch = epoch
-            self.callbacks.on_epoch_begin(epoch)
-
-    @property
-    def history(self):
-        import keras
-
-        return next(c for c in self.callbacks.callbacks if isinstance(c, keras.callbacks.History))
-
-
 def fit(
     model,
     df,
@@ -146,6 +83,15 @@ def fit(
     initial_epoch: int = 0,
     feature_preprocessing=None,
     label_preprocessing=None,
+    validation_trigger=None,
+    end_trigger=None,
+    checkpoint_path: str | None = None,
+    checkpoint_trigger=None,
+    checkpoint_overwrite: bool = True,
+    resume: bool = False,
+    max_retries: int | None = None,
+    train_summary=None,
+    validation_summary=None,
 ):
     """Trains a compiled Keras model on a Spark DataFrame, synchronously, on
     `num_workers` Spark barrier tasks.
@@ -181,6 +127,24 @@ def fit(
             on the workers to every training and validation batch, afresh
             each epoch (so random augmentation differs between epochs).
         label_preprocessing: the same for labels.
+        validation_trigger: when to evaluate `validation_df` (a
+            `zooapi.optim` trigger; default `EveryEpoch()`). Mid-epoch
+            results go to the log and `validation_summary`; epoch-end results
+            also to the History as `val_...`.
+        end_trigger: stops training early when it fires (e.g.
+            `MaxIteration(500)`, `MinLoss(0.05)`); `epochs` stays the limit.
+        checkpoint_path: a folder (local or `pyarrow.fs` URL) where the chief
+            writes the model, optimizer state and position, atomically.
+        checkpoint_trigger: when to write a checkpoint (default `EveryEpoch()`).
+        checkpoint_overwrite: keep only the newest checkpoint.
+        resume: continue from the newest checkpoint in `checkpoint_path`.
+        max_retries: attempts after a worker failure (a killed process, an
+            exception other than bad data), each resuming from the newest
+            checkpoint (or the start without one). Default 2 with a
+            `checkpoint_path`, else 0.
+        train_summary: a `zooapi.optim.TrainSummary` to record Loss,
+            LearningRate and Throughput per iteration.
+        validation_summary: a `zooapi.optim.ValidationSummary`.
 
     Returns:
         A `keras.callbacks.History`.
@@ -206,28 +170,84 @@ def fit(
         plan_features(model, validation_df.schema, feature_cols, raw=raw_x)
         plan_labels(model, validation_df.schema, label_cols, raw=raw_y)
     data = _training_data(df, columns, validation_df, num_workers)
+    control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
+                       checkpoint_overwrite)
+    if resume and not checkpoint_path:
+        raise ValueError("Received resume=True without a `checkpoint_path` to resume from.")
+    retries = (2 if checkpoint_path else 0) if max_retries is None else int(max_retries)
 
     blob = model_to_blob(model)
-    broadcast = spark.sparkContext.broadcast(blob)
     user_callbacks = list(callbacks or [])
     model.stop_training = False
-    progress = _Progress(model, user_callbacks, verbose, epochs, initial_epoch)
-    try:
-        with JobServer(driver_host(spark)) as server:
-            job = TrainJob(
-                features=features, labels=labels, num_workers=num_workers, batch_size=batch_size,
-                epochs=epochs, driver=server.address, model=broadcast, initial_epoch=initial_epoch,
-                shuffle=bool(shuffle), seed=random.randrange(2**31) if seed is None else int(seed),
-                has_validation=validation_df is not None, sync_weights=bool(user_callbacks),
-                feature_preprocessing=feature_preprocessing, label_preprocessing=label_preprocessing,
-            )
-            result = data.mapInArrow(
-                lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)
-            rows = run_barrier_job(spark, server, result.collect, progress)
-    finally:
-        broadcast.destroy(blocking=False)
+    progress = Progress(model, user_callbacks, verbose, epochs, initial_epoch, train_summary, validation_summary)
+    job = TrainJob(
+        features=features, labels=labels, num_workers=num_workers, batch_size=batch_size, epochs=epochs,
+        driver="", model=None, initial_epoch=initial_epoch, shuffle=bool(shuffle),
+        seed=random.randrange(2**31) if seed is None else int(seed), has_validation=validation_df is not None,
+        sync_weights=bool(user_callbacks), feature_preprocessing=feature_preprocessing,
+        label_preprocessing=label_preprocessing, control=control,
+    )
+    start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
+    for attempt in range(retries + 1):
+        try:
+            rows = _run_training(spark, data, job, start_blob, progress)
+            break
+        except (ValueError, TypeError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if attempt == retries:
+                raise
+            start_blob, where = _start_point(job, blob, checkpoint_path, initial_epoch)
+            progress.restart_at(job.initial_epoch)
+            logger.warning("Training failed (%s); retrying from %s (attempt %d of %d)",
+                           str(exc).splitlines()[0][:200], where, attempt + 2, retries + 1)
     chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows)), key=lambda t: t[:2])
     progress.check_in_sync(num_workers)
     _apply_result(model, b"".join(c for _, _, c in chunks), blob.load_custom_objects())
     progress.callbacks.on_train_end()
     return progress.history
+
+
+def _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger, overwrite):
+    from zooapi.optim.triggers import EveryEpoch, check_trigger
+    from zooapi.worker.loop import Control
+
+    if validation_trigger is not None and validation_df is None:
+        raise ValueError("Received a `validation_trigger` without a `validation_df` to validate on.")
+    return Control(
+        validation=check_trigger("validation_trigger", validation_trigger or EveryEpoch()) if validation_df is not None else None,
+        checkpoint=check_trigger("checkpoint_trigger", checkpoint_trigger or EveryEpoch()) if checkpoint_path else None,
+        end=check_trigger("end_trigger", end_trigger) if end_trigger is not None else None,
+        checkpoint_path=checkpoint_path or "", checkpoint_overwrite=bool(overwrite),
+    )
+
+
+def _start_point(job: TrainJob, blob, checkpoint_path: str | None, first_epoch: int) -> tuple[object, str]:
+    """Points `job` at the newest checkpoint under `checkpoint_path` (or the
+    start of training without one); returns the model to start from and
+    where that is, in words."""
+    from zooapi.worker.checkpoints import latest_checkpoint
+    from zooapi.worker.serialization import ModelBlob
+
+    found = latest_checkpoint(checkpoint_path) if checkpoint_path else None
+    if found is None:
+        job.initial_epoch, job.initial_epoch_step = first_epoch, 0
+        return blob, "the start"
+    data, position = found
+    job.initial_epoch, job.initial_epoch_step = position["epoch"], position["epoch_step"]
+    where = f"the checkpoint at epoch {position['epoch']}, iteration {position['iteration']}"
+    logger.info("Resuming from %s", where)
+    return ModelBlob(data, blob.custom_objects, blob.key), where
+
+
+def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
+    """One attempt: one barrier job over `data`; returns the chief's rows."""
+    broadcast = spark.sparkContext.broadcast(blob)
+    try:
+        with JobServer(driver_host(spark)) as server:
+            job.driver, job.model = server.address, broadcast
+            result = data.mapInArrow(
+                lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)
+            return run_barrier_job(spark, server, result.collect, progress)
+    finally:
+        broadcast.destroy(blocking=False)

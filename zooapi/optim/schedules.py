@@ -215,6 +215,7 @@ class SequentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.iterations_per_epoch = int(iterations_per_epoch)
         self.initial_learning_rate = float(initial_learning_rate)
         self.stages: list[tuple[Stage, int]] = []
+        self._start_rates: list[float] = []
         for spec in stages or []:
             self.add(keras.saving.deserialize_keras_object(spec["schedule"]), spec["max_iteration"])
 
@@ -225,26 +226,25 @@ class SequentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if max_iteration < 1:
             raise ValueError(f"Received an invalid value for `max_iteration`, expected a positive integer. "
                              f"Received: max_iteration={max_iteration}")
+        # Where each stage starts, computed once, eagerly (a stage after a
+        # Plateau starts from the Plateau's own starting rate).
+        start = self._start_rates[-1] if self.stages else self.initial_learning_rate
+        if self.stages and not isinstance(self.stages[-1][0], Plateau):
+            last, length = self.stages[-1]
+            start = _num(last.rate(ops.convert_to_tensor(start, "float32"), ops.convert_to_tensor(float(length))))
         self.stages.append((schedule, int(max_iteration)))
+        self._start_rates.append(start)
         return self
 
     def plateaus(self) -> list[Plateau]:
         return [s for s, _ in self.stages if isinstance(s, Plateau)]
-
-    def _starts(self) -> list[float]:
-        starts, rate = [], self.initial_learning_rate
-        for stage, length in self.stages:
-            starts.append(rate)
-            if not isinstance(stage, Plateau):
-                rate = _num(stage.rate(ops.convert_to_tensor(rate, "float32"), ops.convert_to_tensor(float(length))))
-        return starts
 
     def __call__(self, step):
         if not self.stages:
             return ops.convert_to_tensor(self.initial_learning_rate, "float32")
         step = ops.cast(step, "float32")
         offset, bounds = 0, []
-        for (stage, length), start in zip(self.stages, self._starts()):
+        for (stage, length), start in zip(self.stages, self._start_rates):
             value = stage.rate(ops.convert_to_tensor(start, "float32"), ops.maximum(step - float(offset), 0.0))
             bounds.append((offset, value))
             offset += length

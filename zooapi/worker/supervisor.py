@@ -59,6 +59,8 @@ class TrainJob:
     steps_per_execution: int = 16
     feature_preprocessing: Any = None  # applied by the trainer to every batch
     label_preprocessing: Any = None
+    control: Any = None  # a zooapi.worker.loop.Control
+    initial_epoch_step: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -90,6 +92,10 @@ def _spill(job: TrainJob, batches: Iterator[pa.RecordBatch], folder: Path) -> tu
                 writer.append([decode_feed(part, f, writer.rows) for f in feeds])
     metas = {s: w.close() for s, w in writers.items()}
     return metas[0]["rows"], metas.get(1, {"rows": 0})["rows"]
+
+
+class TrainerError(RuntimeError):
+    """The training process failed; the message holds its own error text."""
 
 
 def _free_port() -> int:
@@ -173,13 +179,13 @@ def _child_error(folder: Path, code: int, rank: int) -> Exception:
     error_file = folder / "error.json"
     if error_file.exists():
         err = json.loads(error_file.read_text())
-        kind = {"ValueError": ValueError, "TypeError": TypeError}.get(err["type"], RuntimeError)
-        message = err["message"] if kind is not RuntimeError else (
-            f"Training failed on worker {rank}: {err['type']}: {err['message']}\n{err['traceback']}")
-        return kind(message)
+        kind = {"ValueError": ValueError, "TypeError": TypeError}.get(err["type"])
+        if kind is not None:
+            return kind(err["message"])
+        return TrainerError(f"{err['type']}: {err['message']}\n--- trainer traceback ---\n{err['traceback']}")
     log = folder / "child.log"
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-    return RuntimeError(f"The training process of worker {rank} exited with code {code}:\n{tail}")
+    return TrainerError(f"the training process exited with code {code}; the end of its output:\n{tail}")
 
 
 def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -210,6 +216,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "total_val_rows": sum(p["val_rows"] for p in peers),
             "epochs": job.epochs,
             "initial_epoch": job.initial_epoch,
+            "initial_epoch_step": job.initial_epoch_step,
             "shuffle": job.shuffle,
             "seed": job.seed,
             "has_validation": job.has_validation,
@@ -225,8 +232,8 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         blob = job.model.value
         (folder / "model.keras").write_bytes(blob.data)
         (folder / "custom_objects.pkl").write_bytes(blob.custom_objects)
-        (folder / "preprocessing.pkl").write_bytes(
-            cloudpickle.dumps((job.feature_preprocessing, job.label_preprocessing)))
+        (folder / "job.pkl").write_bytes(
+            cloudpickle.dumps((job.feature_preprocessing, job.label_preprocessing, job.control)))
         (folder / "env.json").write_text(json.dumps({"TF_CONFIG": json.dumps({
             "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
             "task": {"type": "worker", "index": rank},
@@ -249,7 +256,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
                 "type": "error",
                 "error": type(exc).__name__,
                 "message": str(exc),
-                "traceback": traceback.format_exc(),
+                "traceback": "" if isinstance(exc, TrainerError) else traceback.format_exc(),
             })
         except OSError:
             pass

@@ -4,18 +4,16 @@ It runs one worker of a synchronous data-parallel job: a custom `tf.function`
 step under `MultiWorkerMirroredStrategy` (Keras 3's `fit` does not run under
 it), gradients all-reduced by the Keras optimizer, the loss scaled by the
 global batch size. Every worker runs the same number of full batches per
-epoch, drawn from its own spilled partition in a fresh shuffled order each
-pass. Metrics are Keras' own, with states summed over all workers when read.
-The chief (worker 0) reports progress and epoch logs to the driver and
-relays the driver's stop decision to every worker through a collective.
+epoch, drawn from its own spilled partition (`zooapi.worker.sampling`).
+Metrics are Keras' own, with states summed over all workers when read. The
+loop itself (validation, checkpoints, stopping) is `zooapi.worker.loop`.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
-import hashlib
 import sys
 import time
 import traceback
@@ -23,37 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zooapi.worker.prefetch import prefetch_iter
-
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-class IndexStream:
-    """Endless row indices: passes over `rows` rows, each in a new random
-    order when shuffling. `next(k)` continues where the last call stopped."""
-
-    def __init__(self, rows: int, shuffle: bool, rng: np.random.Generator):
-        self.rows, self.shuffle, self.rng = rows, shuffle, rng
-        self.order = np.empty(0, dtype=np.int64)
-        self.pos = 0
-
-    def next(self, k: int) -> np.ndarray:
-        parts = []
-        while k > 0:
-            if self.pos == len(self.order):
-                self.order = self.rng.permutation(self.rows) if self.shuffle else np.arange(self.rows)
-                self.pos = 0
-            take = min(k, len(self.order) - self.pos)
-            parts.append(self.order[self.pos:self.pos + take])
-            self.pos += take
-            k -= take
-        return np.sort(np.concatenate(parts))  # sorted: sequential reads of the memory map
-
-
-def _weights_bytes(model) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, *model.get_weights())
-    return buf.getvalue()
 
 
 def train(folder: Path) -> None:
@@ -77,6 +45,7 @@ def train(folder: Path) -> None:
     from zooapi.worker import metrics as M
     from zooapi.worker.protocol import DriverClient
     from zooapi.worker.serialization import load_model_bytes
+    from zooapi.worker.loop import TrainLoop
     from zooapi.worker.transforms import apply_preprocessing
 
     rank, chief = cfg["rank"], cfg["rank"] == 0
@@ -84,12 +53,9 @@ def train(folder: Path) -> None:
     train_data = SpillReader(folder / "train")
     val_data = SpillReader(folder / "validation") if cfg["has_validation"] else None
     n_in = cfg["n_features"]
-    local_b, global_b, steps = cfg["local_batch"], cfg["global_batch"], cfg["steps"]
-    rng = np.random.default_rng([cfg["seed"], rank])
-    stream = IndexStream(train_data.rows, cfg["shuffle"], rng)
-
+    local_b, global_b = cfg["local_batch"], cfg["global_batch"]
     custom = cloudpickle.loads((folder / "custom_objects.pkl").read_bytes())
-    feature_fn, label_fn = cloudpickle.loads((folder / "preprocessing.pkl").read_bytes())
+    feature_fn, label_fn, control = cloudpickle.loads((folder / "job.pkl").read_bytes())
 
     def split(arrays):
         xs = apply_preprocessing(feature_fn, arrays[:n_in])
@@ -109,106 +75,84 @@ def train(folder: Path) -> None:
         model.optimizer.build(model.trainable_variables)
     clock["model"] = time.perf_counter()
     metrics = [loss_tracker] + M.compiled_metrics(model)
-    # Keras scales each replica's loss by 1/n; re-weight so that the sum over
-    # workers is the mean over the global batch even when local sizes differ.
-    scale = local_b * n / global_b
-
-    def replica_train_step(x, y):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-            scaled = model.optimizer.scale_loss(loss * scale)
-        variables = model.trainable_variables
-        if variables:
-            grads = tape.gradient(scaled, variables)
-            model.optimizer.apply(grads, variables)
-        loss_tracker.update_state(loss * n, sample_weight=local_b)
-        model.compute_metrics(x, y, y_pred, sample_weight=None)
-        return loss * n
-
-    def replica_eval_step(x, y):
-        y_pred = model(x, training=False)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-        size = tf.shape(tf.nest.flatten(y_pred)[0])[0]
-        loss_tracker.update_state(loss * n, sample_weight=size)
-        model.compute_metrics(x, y, y_pred, sample_weight=None)
-
-    @tf.function
-    def train_steps(x, y):
-        """Runs len(x) steps in one call: x and y hold one batch per step."""
-        total = tf.constant(0.0)
-        for i in tf.range(tf.shape(tf.nest.flatten(x)[0])[0]):
-            pick = lambda t: t[i]  # noqa: E731
-            out = strategy.run(replica_train_step, args=(tf.nest.map_structure(pick, x), tf.nest.map_structure(pick, y)))
-            total += strategy.experimental_local_results(out)[0]
-        return total
-
-    @tf.function(reduce_retracing=True)
-    def eval_step(x, y):
-        strategy.run(replica_eval_step, args=(x, y))
-
-    def all_sum(value: float) -> float:
-        if n == 1:
-            return value
-        per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
-        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
+    fns = StepFunctions(strategy, model, loss_tracker, n, local_b, global_b)
 
     client = DriverClient(cfg["driver"], rank)
     if chief:
         marks = list(clock.items())
-        client.send({"type": "train_begin", "steps": steps, "rows": cfg["total_rows"],
+        client.send({"type": "train_begin", "steps": cfg["steps"], "rows": cfg["total_rows"],
                      "val_rows": cfg["total_val_rows"], "workers": n,
+                     "iteration": int(model.optimizer.iterations.numpy()),
                      "startup_seconds": {name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}})
-
-    # Several steps per tf.function call: Python's per-step overhead is paid once per chunk.
-    chunks = [cfg["steps_per_execution"]] * (steps // cfg["steps_per_execution"])
-    if steps % cfg["steps_per_execution"]:
-        chunks.append(steps % cfg["steps_per_execution"])
-
-    def produce(k: int):
-        x, y = split(train_data.take(stream.next(k * local_b)))
-        stack = lambda a: np.reshape(a, (k, local_b, *np.shape(a)[1:]))  # noqa: E731
-        return k, tf.nest.map_structure(stack, x), tf.nest.map_structure(stack, y)
-
-    for epoch in range(cfg["initial_epoch"], cfg["epochs"]):
-        for m in metrics:
-            m.reset_state()
-        started = last_report = time.perf_counter()
-        pending, loss_sum, done = [], 0.0, 0
-        for k, x, y in prefetch_iter(produce(k) for k in chunks):
-            out = train_steps(x, y)
-            done += k
-            if not chief:
-                continue
-            pending.append(out)
-            now = time.perf_counter()
-            if now - last_report >= cfg["progress_interval"] or done == steps:
-                loss_sum, pending = loss_sum + sum(float(t) for t in pending), []
-                client.send({"type": "step", "epoch": epoch, "step": done - 1,
-                             "logs": {"loss": loss_sum / done}})
-                last_report = now
-        train_seconds = time.perf_counter() - started
-        logs = M.results(metrics)
-        if val_data is not None:
-            for m in metrics:
-                m.reset_state()
-            for start in range(0, val_data.rows, local_b):
-                x, y = split(val_data.slice(start, start + local_b))
-                eval_step(x, y)
-            logs.update({f"val_{k}": v for k, v in M.results(metrics).items()})
-        stop = 0.0
-        if chief:
-            payload = _weights_bytes(model) if cfg["sync_weights"] else None
-            answer = client.request({"type": "epoch_end", "epoch": epoch, "logs": logs,
-                                     "seconds": train_seconds, "samples": steps * global_b}, payload)
-            stop = 1.0 if answer.get("stop") else 0.0
-        if all_sum(stop) > 0:
-            break
+    TrainLoop(cfg, strategy, model, fns, train_data, val_data, split, metrics, client, control).run()
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
     client.request({"type": "train_end", "weights_sha256": digest.hexdigest()})
     if chief:
         model.save(folder / "result.keras")
     client.close()
+
+
+class StepFunctions:
+    """The compiled per-replica steps and the one collective the loop needs."""
+
+    def __init__(self, strategy, model, loss_tracker, num_workers: int, local_b: int, global_b: int):
+        import tensorflow as tf
+
+        self.strategy, n = strategy, num_workers
+        # Keras scales each replica's loss by 1/n; re-weight so that the sum over
+        # workers is the mean over the global batch even when local sizes differ.
+        scale = local_b * n / global_b
+
+        def replica_train_step(x, y):
+            with tf.GradientTape() as tape:
+                y_pred = model(x, training=True)
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+                scaled = model.optimizer.scale_loss(loss * scale)
+            variables = model.trainable_variables
+            if variables:
+                grads = tape.gradient(scaled, variables)
+                model.optimizer.apply(grads, variables)
+            loss_tracker.update_state(loss * n, sample_weight=local_b)
+            model.compute_metrics(x, y, y_pred, sample_weight=None)
+            return loss * n
+
+        def replica_eval_step(x, y):
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+            size = tf.shape(tf.nest.flatten(y_pred)[0])[0]
+            loss_tracker.update_state(loss * n, sample_weight=size)
+            model.compute_metrics(x, y, y_pred, sample_weight=None)
+
+        @tf.function
+        def train_steps(x, y):
+            """Runs len(x) steps in one call (x, y hold one batch per step);
+            returns each step's local loss and learning rate."""
+            k = tf.shape(tf.nest.flatten(x)[0])[0]
+            losses = tf.TensorArray(tf.float32, size=k)
+            rates = tf.TensorArray(tf.float32, size=k)
+            for i in tf.range(k):
+                rates = rates.write(i, tf.cast(model.optimizer.learning_rate, tf.float32))
+                pick = lambda t: t[i]  # noqa: E731
+                out = strategy.run(replica_train_step,
+                                   args=(tf.nest.map_structure(pick, x), tf.nest.map_structure(pick, y)))
+                losses = losses.write(i, tf.cast(strategy.experimental_local_results(out)[0], tf.float32))
+            return losses.stack(), rates.stack()
+
+        @tf.function(reduce_retracing=True)
+        def eval_step(x, y):
+            strategy.run(replica_eval_step, args=(x, y))
+
+        self.train_steps, self.eval_step = train_steps, eval_step
+        self._n = n
+
+    def all_sum(self, value: float) -> float:
+        """The sum of `value` over all workers (every worker must call it)."""
+        import tensorflow as tf
+
+        if self._n == 1:
+            return value
+        per_replica = self.strategy.run(lambda: tf.constant(value, tf.float32))
+        return float(self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
 
 
 def _wait_for_job() -> Path | None:

@@ -1,28 +1,12 @@
 """The engine across real executor processes: `local-cluster[2,1,1024]`."""
 
-import os
-
 import numpy as np
 import pytest
 
 from zooapi import engine
-from zooapi_tests.conftest import digits_frame, mlp
+from zooapi_tests.conftest import busy_trainers, digits_frame, mlp
 
 pytestmark = pytest.mark.slow
-
-
-def trainer_processes() -> list[int]:
-    """Trainer processes at work on a job (their output goes to a job folder);
-    idle standby trainers do not count."""
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"zooapi.worker.trainer" in f.read() and "zooapi-train-" in os.readlink(f"/proc/{pid}/fd/1"):
-                    pids.append(int(pid))
-        except OSError:
-            continue
-    return pids
 
 
 def test_digits_train_on_two_executors_and_predict_there(spark_cluster, digits):
@@ -48,6 +32,6 @@ def test_a_failed_job_on_executors_fails_fast_and_leaves_no_trainer_process(spar
     import time
 
     deadline = time.monotonic() + 30
-    while trainer_processes() and time.monotonic() < deadline:
+    while busy_trainers() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert trainer_processes() == []
+    assert busy_trainers() == []

@@ -1,0 +1,48 @@
+"""Keras-style API on Spark DataFrames, with transfer learning.
+
+`Sequential` and `Model` are Keras 3 models whose `fit`, `evaluate` and
+`predict` also take a Spark DataFrame (run on the cluster through
+`zooapi.engine`), with helpers to freeze layers and cut new graphs out of a
+model. `Input` and `layers` are Keras' own; `Net.load` reads `.keras`, `.h5`
+and SavedModel files from local or remote paths.
+
+Importing this package is cheap: Keras loads on first use of a name.
+
+Example:
+    >>> from zooapi.keras import Sequential, Input, layers
+    >>> model = Sequential([Input((64,)), layers.Dense(10, activation="softmax")])
+    >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> model.fit(df, feature_cols="features", label_cols="label", num_workers=2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+# Keras reads its backend once, at first import; never override a user's choice.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__all__ = ["Input", "Model", "Net", "Sequential", "layers"]
+
+_WHERE = {
+    "Model": ("zooapi.keras.models", "Model"),
+    "Sequential": ("zooapi.keras.models", "Sequential"),
+    "Net": ("zooapi.keras.net", "Net"),
+    "Input": ("keras", "Input"),
+    "layers": ("keras", "layers"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'zooapi.keras' has no attribute {name!r}")
+    module, attribute = _WHERE[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
