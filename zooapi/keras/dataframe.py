@@ -107,7 +107,7 @@ def _with_partitions(df, num_workers: int | None):
 
 
 def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_workers: int | None,
-        seed: int | None):
+        seed: int | None, control: dict[str, Any] | None = None):
     """Keras' `fit(x=df, ...)` through `zooapi.engine.fit`; returns its History."""
     from zooapi import engine
 
@@ -138,6 +138,7 @@ def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_work
         shuffle=bool(arguments["shuffle"]),
         seed=seed,
         initial_epoch=arguments["initial_epoch"],
+        **(control or {}),
     )
 
 

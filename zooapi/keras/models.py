@@ -24,6 +24,7 @@ import keras
 from keras.src.models.functional import Functional as _KerasFunctional
 from keras.src.models.model import functional_init_arguments
 
+from zooapi.keras import control as _control
 from zooapi.keras import dataframe as _df
 from zooapi.keras import graph as _graph
 
@@ -91,7 +92,7 @@ class Model(keras.Model):
     # ---- DataFrames ----------------------------------------------------------------------------
 
     def fit(self, x=None, y=None, *args, feature_cols=None, label_cols=None, num_workers: int | None = None,
-            seed: int | None = None, **kwargs):
+            seed: int | None = None, resume: bool = False, end_trigger=None, validation_trigger=None, **kwargs):
         """Trains the model, on the cluster when `x` is a Spark DataFrame.
 
         Takes Keras' arguments (`batch_size` 32 by default, `epochs`,
@@ -112,6 +113,12 @@ class Model(keras.Model):
                 (default: the session's default parallelism).
             seed: DataFrame only: seeds shuffling, initialisation and
                 `validation_split`.
+            resume: DataFrame only: continue from the newest checkpoint
+                (see `set_checkpoint`).
+            end_trigger: DataFrame only: a `zooapi.optim` trigger that ends
+                training early (`epochs` stays the limit).
+            validation_trigger: DataFrame only: when to validate (default
+                every epoch).
 
         Returns:
             A `keras.callbacks.History`.
@@ -122,13 +129,52 @@ class Model(keras.Model):
         """
         if not _df.is_spark_dataframe(x):
             _df.check_not_dataframe_only(x, feature_cols=feature_cols, label_cols=label_cols,
-                                         num_workers=num_workers, seed=seed)
+                                         num_workers=num_workers, seed=seed, end_trigger=end_trigger,
+                                         validation_trigger=validation_trigger, resume=resume or None)
             if _df.is_spark_dataframe(kwargs.get("validation_data")):
                 raise TypeError("`validation_data` is a Spark DataFrame but `x` is not; "
                                 f"received x of type {type(x).__name__}. Pass both as DataFrames.")
             return super().fit(x, y, *args, **kwargs)
         arguments = _df.keras_arguments(keras.Model.fit, self, x, y, *args, **kwargs)
-        return _df.fit(self, x, arguments, feature_cols, label_cols, num_workers, seed)
+        control = {**_control.control_of(self).engine_options(), "resume": resume, "end_trigger": end_trigger,
+                   "validation_trigger": validation_trigger}
+        return _df.fit(self, x, arguments, feature_cols, label_cols, num_workers, seed, control)
+
+    # ---- training control ----------------------------------------------------------------------
+
+    def set_tensorboard(self, log_dir: str, app_name: str) -> None:
+        """Records training (Loss, LearningRate, Throughput per iteration) and
+        validation summaries of DataFrame fits under `log_dir/app_name`."""
+        _control.set_tensorboard(self, log_dir, app_name)
+
+    def get_train_summary(self, tag: str):
+        """`(step, value, wall_time)` rows of a training scalar: "Loss",
+        "LearningRate" or "Throughput"."""
+        return _control.read_summary(self, "train", tag)
+
+    def get_validation_summary(self, tag: str):
+        """`(step, value, wall_time)` rows of a validation scalar ("Loss", or a metric's name)."""
+        return _control.read_summary(self, "validation", tag)
+
+    def set_checkpoint(self, path: str, trigger=None, over_write: bool = True) -> None:
+        """DataFrame fits write checkpoints (weights, optimizer state, position)
+        to `path` when `trigger` fires (default every epoch); `fit(...,
+        resume=True)` continues from the newest, as do retries after a worker
+        failure. `over_write` keeps only the newest."""
+        _control.set_checkpoint(self, path, trigger, over_write)
+
+    def set_gradient_clipping_by_l2_norm(self, max_norm: float) -> None:
+        """Clips each gradient to an L2 norm of `max_norm` (the optimizer's `clipnorm`)."""
+        _control.set_gradient_clipping_by_l2_norm(self, max_norm)
+
+    def set_constant_gradient_clipping(self, min_value: float, max_value: float) -> None:
+        """Clips gradient values to [min_value, max_value] (the optimizer's
+        `clipvalue`, so the range must be symmetric)."""
+        _control.set_constant_gradient_clipping(self, min_value, max_value)
+
+    def clear_gradient_clipping(self) -> None:
+        """Turns gradient clipping off."""
+        _control.clear_gradient_clipping(self)
 
     def evaluate(self, x=None, y=None, *args, feature_cols=None, label_cols=None,
                  num_workers: int | None = None, **kwargs):

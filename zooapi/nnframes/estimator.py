@@ -12,14 +12,9 @@ from typing import Any
 from pyspark.ml import Estimator, Model
 from pyspark.ml.util import MLReadable, MLWritable
 
+from zooapi.optim.metrics import resolve_metrics
 from zooapi.nnframes.params import ESTIMATOR_PARAMS, MODEL_PARAMS, EstimatorParams, ModelParams, set_defaults
-from zooapi.nnframes.persistence import (
-    StageReader,
-    StageWriter,
-    preprocessing_from_json,
-    preprocessing_to_json,
-    write_file,
-)
+from zooapi.nnframes.persistence import StageReader, StageWriter, preprocessing_from_json, preprocessing_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +24,6 @@ def _check_model(model) -> None:
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a Keras model (keras.Model). Received: model={model!r}")
-
-
-def _checkpoint_callback(spark, folder: str):
-    """A Keras callback saving the model after every epoch to
-    `folder/epoch-N.keras` (any Hadoop-compatible folder)."""
-    import keras
-
-    from zooapi.worker.serialization import model_to_blob
-
-    class Checkpoint(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            target = f"{folder.rstrip('/')}/epoch-{epoch + 1}.keras"
-            write_file(spark, target, model_to_blob(self.model).data)
-            logger.info("Saved a checkpoint to %s", target)
-
-    return Checkpoint()
 
 
 class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
@@ -103,17 +82,38 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         return self._set(**params)
 
     def setValidation(self, trigger=None, val_df=None, val_method=None, batch_size: int | None = None):
-        """Evaluates `val_df` during training (each epoch: the only trigger
-        supported so far) with the metrics `val_method` (Keras metric names).
-        The results appear in the fitted model's `history` as `val_...`."""
-        if trigger is not None and type(trigger).__name__ not in ("EveryEpoch",):
-            raise ValueError(f"Only an every-epoch validation trigger is supported. Received: trigger={trigger!r}")
-        self._set(validationDf=val_df)
+        """Evaluates `val_df` when `trigger` fires (a `zooapi.optim` trigger;
+        default every epoch) with the metrics `val_method` (Keras metric names
+        or instances, or `Top1Accuracy`, `Top5Accuracy`, `MAE`, `AUC`,
+        `Loss`). Epoch-end results appear in the fitted model's `history` as
+        `val_...`; all of them in the log and the validation summary."""
+        self._set(validationDf=val_df, validationTrigger=trigger)
         if val_method is not None:
             self._set(validationMetrics=[val_method] if isinstance(val_method, str) else list(val_method))
         if batch_size is not None:
             logger.info("Validation runs with the training batch size; batch_size=%s is ignored", batch_size)
         return self
+
+    def setCheckpoint(self, path: str, trigger=None, over_write: bool = True):
+        """Writes checkpoints to `path` when `trigger` fires (default every
+        epoch); `setResume(True)` continues from the newest, as do retries
+        after a worker failure."""
+        return self._set(checkpointPath=path, checkpointTrigger=trigger, checkpointOverwrite=over_write)
+
+    def setGradientClippingByL2Norm(self, clip_norm: float):
+        """Clips each gradient to an L2 norm of `clip_norm` (Keras' `clipnorm`)."""
+        return self._set(clipNorm=clip_norm, clipValue=0.0)
+
+    def setConstantGradientClipping(self, min_value: float, max_value: float):
+        """Clips gradient values to [min_value, max_value]; Keras' `clipvalue`
+        needs a symmetric range."""
+        if max_value <= 0 or min_value != -max_value:
+            raise ValueError("Keras clips gradient values to a symmetric range [-v, v]; expected "
+                             f"min_value == -max_value > 0. Received: min_value={min_value}, max_value={max_value}")
+        return self._set(clipValue=max_value, clipNorm=0.0)
+
+    def clearGradientClipping(self):
+        return self._set(clipNorm=0.0, clipValue=0.0)
 
     # -- training --------------------------------------------------------
 
@@ -124,10 +124,14 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         if isinstance(method, str):
             optimizer = keras.optimizers.get(method)
             optimizer.learning_rate = self.getLearningRate()
-            return optimizer
-        optimizer = type(method).from_config(method.get_config())
-        if self.isSet(self.learningRate):
-            optimizer.learning_rate = self.getLearningRate()
+        else:
+            optimizer = type(method).from_config(method.get_config())
+            if self.isSet(self.learningRate):
+                optimizer.learning_rate = self.getLearningRate()
+        if self.getClipNorm() > 0:
+            optimizer.clipvalue, optimizer.clipnorm = None, self.getClipNorm()
+        elif self.getClipValue() > 0:
+            optimizer.clipnorm, optimizer.clipvalue = None, self.getClipValue()
         return optimizer
 
     def _compiled_copy(self):
@@ -138,7 +142,7 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         loss = self.loss if self.loss is not None else getattr(model, "loss", None)
         if loss is None:
             raise ValueError(f"{type(self).__name__} needs a loss: pass `loss=` or compile the model with one.")
-        metrics = self.getValidationMetrics() or (config or {}).get("metrics")
+        metrics = resolve_metrics(self.getValidationMetrics()) or (config or {}).get("metrics")
         model.compile(optimizer=self._optimizer(), loss=loss, metrics=metrics)
         return model
 
@@ -146,18 +150,23 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         from zooapi import engine
 
         model = self._compiled_copy()
-        callbacks = []
-        if self.getCheckpointPath():
-            callbacks.append(_checkpoint_callback(dataset.sparkSession, self.getCheckpointPath()))
+        epochs = self.getMaxEpoch()
+        if self.getEndWhen() is not None and not self.isSet(self.maxEpoch):
+            epochs = 10**9  # the end trigger decides
         if self.getCachingSample():
             dataset = dataset.persist()
         try:
             history = engine.fit(
                 model, dataset, self.getFeaturesCol(), self.getLabelCol(),
-                batch_size=self.getBatchSize(), epochs=self.getMaxEpoch(),
+                batch_size=self.getBatchSize(), epochs=epochs,
                 num_workers=self.getNumWorkers() or None, validation_df=self.getValidationDf(),
-                callbacks=callbacks, verbose=0, shuffle=self.getShuffle(), seed=self.getSeed(),
-                feature_preprocessing=self.feature_preprocessing, label_preprocessing=self.label_preprocessing)
+                verbose=0, shuffle=self.getShuffle(), seed=self.getSeed(),
+                feature_preprocessing=self.feature_preprocessing, label_preprocessing=self.label_preprocessing,
+                validation_trigger=self.getValidationTrigger() if self.getValidationDf() is not None else None,
+                end_trigger=self.getEndWhen(), checkpoint_path=self.getCheckpointPath() or None,
+                checkpoint_trigger=self.getCheckpointTrigger(), checkpoint_overwrite=self.getCheckpointOverwrite(),
+                resume=self.getResume(), train_summary=self.getTrainSummary(),
+                validation_summary=self.getValidationSummary())
         finally:
             if self.getCachingSample():
                 dataset.unpersist()

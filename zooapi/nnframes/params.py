@@ -43,6 +43,30 @@ def _to_any(value: Any) -> Any:
     return value
 
 
+def _to_metric_list(value: Any) -> list:
+    values = [value] if isinstance(value, str) or not isinstance(value, (list, tuple)) else list(value)
+    for v in values:
+        if not (isinstance(v, str) or callable(v)):
+            raise TypeError(f"Expected metric names or Keras metrics. Received: {v!r}")
+    return values
+
+
+def _to_trigger(value: Any) -> Any:
+    from zooapi.optim.triggers import Trigger
+
+    if value is not None and not isinstance(value, Trigger):
+        raise TypeError(f"Expected a zooapi.optim trigger (EveryEpoch(), SeveralIteration(n), ...). Received: {value!r}")
+    return value
+
+
+def _to_summary(value: Any) -> Any:
+    from zooapi.optim.summary import Summary
+
+    if value is not None and not isinstance(value, Summary):
+        raise TypeError(f"Expected a zooapi.optim TrainSummary or ValidationSummary. Received: {value!r}")
+    return value
+
+
 def _to_positive_int(value: Any) -> int:
     value = TypeConverters.toInt(value)
     if value < 1:
@@ -69,8 +93,17 @@ ESTIMATOR_PARAMS = [
     ParamSpec("shuffle", "draw training rows in a new random order every pass", TypeConverters.toBoolean, True),
     ParamSpec("seed", "random seed for shuffling and initialisation", TypeConverters.toInt, 42),
     ParamSpec("validationDf", "DataFrame evaluated after every epoch (not saved with the stage); see setValidation", _to_any, None),
-    ParamSpec("validationMetrics", "Keras metrics (names) reported on the validation DataFrame", TypeConverters.toListString, []),
-    ParamSpec("checkpointPath", "folder (local or Hadoop-compatible URL) where the model is saved after every epoch; empty for none", TypeConverters.toString, ""),
+    ParamSpec("validationMetrics", "metrics reported on validationDf: Keras metric names or instances, or Top1Accuracy, Top5Accuracy, MAE, AUC, Loss", _to_metric_list, []),
+    ParamSpec("validationTrigger", "when to validate on validationDf: a zooapi.optim trigger (default every epoch; not saved)", _to_trigger, None),
+    ParamSpec("endWhen", "a zooapi.optim trigger that ends training (then maxEpoch, unless set, does not; not saved)", _to_trigger, None),
+    ParamSpec("checkpointPath", "folder (local or pyarrow.fs URL) for checkpoints: weights, optimizer state, position; empty for none", TypeConverters.toString, ""),
+    ParamSpec("checkpointTrigger", "when to write a checkpoint: a zooapi.optim trigger (default every epoch; not saved)", _to_trigger, None),
+    ParamSpec("checkpointOverwrite", "keep only the newest checkpoint", TypeConverters.toBoolean, True),
+    ParamSpec("resume", "continue training from the newest checkpoint in checkpointPath", TypeConverters.toBoolean, False),
+    ParamSpec("trainSummary", "a zooapi.optim.TrainSummary recording Loss, LearningRate, Throughput per iteration (not saved)", _to_summary, None),
+    ParamSpec("validationSummary", "a zooapi.optim.ValidationSummary recording validation metrics (not saved)", _to_summary, None),
+    ParamSpec("clipNorm", "clip each gradient to this L2 norm (the optimizer's clipnorm); 0 for none", TypeConverters.toFloat, 0.0),
+    ParamSpec("clipValue", "clip gradient values to [-clipValue, clipValue] (the optimizer's clipvalue); 0 for none", TypeConverters.toFloat, 0.0),
     ParamSpec("cachingSample", "persist the selected training columns while training (helps when the input is costly to recompute)", TypeConverters.toBoolean, False),
 ]
 
@@ -120,4 +153,5 @@ ModelParams = params_mixin("ModelParams", MODEL_PARAMS)
 ClassifierParams = params_mixin("ClassifierParams", CLASSIFIER_PARAMS)
 
 # Params that hold objects Spark ML cannot write as JSON; saved otherwise or not at all.
-UNSAVED_PARAMS = {"validationDf", "optimMethod"}
+UNSAVED_PARAMS = {"validationDf", "optimMethod", "validationTrigger", "endWhen", "checkpointTrigger",
+                  "trainSummary", "validationSummary"}

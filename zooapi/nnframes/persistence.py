@@ -13,6 +13,7 @@ with Keras' `safe_mode`, that needs `keras.config.enable_unsafe_deserialization(
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from pyspark import cloudpickle
@@ -98,6 +99,14 @@ def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
     return cloudpickle.loads(base64.b64decode(spec["data"]))
 
 
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 class StageWriter(MLWriter):
     """Writes an nnframes stage: metadata, Params and its Keras model."""
 
@@ -107,7 +116,7 @@ class StageWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         stage = self.instance
-        params = {p.name: v for p, v in stage._paramMap.items() if p.name not in UNSAVED_PARAMS}
+        params = {p.name: v for p, v in stage._paramMap.items() if p.name not in UNSAVED_PARAMS and _jsonable(v)}
         extra = {"zooapi": stage._extra_metadata()}
         DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra, paramMap=params)
         write_file(self.sparkSession, f"{path.rstrip('/')}/model.keras", stage._model_bytes())

@@ -92,6 +92,9 @@ class TrainLoop:
                     stop = True
                     break
             if stop:
+                if self.chief and records:
+                    self.client.send({"type": "step", "epoch": epoch, "step": step - 1, "iteration": iteration,
+                                      "logs": {"loss": loss_sum / done}, "iterations": records})
                 break
             seconds = time.perf_counter() - started
             logs = M.results(self.metrics)
