@@ -7,6 +7,7 @@ Example:
 
 from zooapi.nnframes.classifier import NNClassifier, NNClassifierModel
 from zooapi.nnframes.estimator import NNEstimator, NNModel
+from zooapi.nnframes.image_reader import NNImageReader
 from zooapi.nnframes.preprocessing import (
     ArrayToTensor,
     ChainedPreprocessing,
@@ -18,5 +19,5 @@ from zooapi.nnframes.preprocessing import (
 
 __all__ = [
     "ArrayToTensor", "ChainedPreprocessing", "MLlibVectorToTensor", "NNClassifier", "NNClassifierModel",
-    "NNEstimator", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor",
+    "NNEstimator", "NNImageReader", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor",
 ]

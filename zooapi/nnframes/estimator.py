@@ -10,11 +10,11 @@ import logging
 from typing import Any
 
 from pyspark.ml import Estimator, Model
-from pyspark.ml.util import MLReadable, MLWritable
 
-from zooapi.optim.metrics import resolve_metrics
-from zooapi.nnframes.params import ESTIMATOR_PARAMS, MODEL_PARAMS, EstimatorParams, ModelParams, set_defaults
-from zooapi.nnframes.persistence import StageReader, StageWriter, preprocessing_from_json, preprocessing_to_json
+from zooapi.nnframes.params import (
+    ESTIMATOR_PARAMS, MODEL_PARAMS, EstimatorParams, ModelParams, check_param_names, set_defaults,
+)
+from zooapi.nnframes.persistence import PersistentStage, preprocessing_from_json, preprocessing_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _check_model(model) -> None:
         raise TypeError(f"Expected a Keras model (keras.Model). Received: model={model!r}")
 
 
-class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
+class NNEstimator(Estimator, EstimatorParams, PersistentStage):
     """Trains a Keras model on a DataFrame: `fit(df)` returns an `NNModel`.
 
     Every `fit` trains a copy of the model that starts from the weights the
@@ -75,10 +75,7 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
 
     def setParams(self, **params):
         """Sets any Params by name, e.g. `setParams(maxEpoch=5, batchSize=64)`."""
-        for name in params:
-            if not self.hasParam(name):
-                raise ValueError(f"{type(self).__name__} has no Param '{name}'. Its Params are: "
-                                 f"{', '.join(p.name for p in self.params)}.")
+        check_param_names(self, params)
         return self._set(**params)
 
     def setValidation(self, trigger=None, val_df=None, val_method=None, batch_size: int | None = None):
@@ -142,6 +139,8 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         loss = self.loss if self.loss is not None else getattr(model, "loss", None)
         if loss is None:
             raise ValueError(f"{type(self).__name__} needs a loss: pass `loss=` or compile the model with one.")
+        from zooapi.optim.metrics import resolve_metrics
+
         metrics = resolve_metrics(self.getValidationMetrics()) or (config or {}).get("metrics")
         model.compile(optimizer=self._optimizer(), loss=loss, metrics=metrics)
         return model
@@ -180,13 +179,6 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
 
     # -- persistence -----------------------------------------------------
 
-    def write(self):
-        return StageWriter(self)
-
-    @classmethod
-    def read(cls):
-        return StageReader(cls)
-
     def _model_bytes(self) -> bytes:
         if self._initial is None:
             raise ValueError(f"{type(self).__name__} has no model to save.")
@@ -218,7 +210,7 @@ class NNEstimator(Estimator, EstimatorParams, MLWritable, MLReadable):
         return stage
 
 
-class NNModel(Model, ModelParams, MLWritable, MLReadable):
+class NNModel(Model, ModelParams, PersistentStage):
     """A Keras model as a Spark ML Model: `transform(df)` adds `predictionCol`.
 
     The prediction is `double` when the model has one output unit, else
@@ -244,10 +236,7 @@ class NNModel(Model, ModelParams, MLWritable, MLReadable):
         self.model = model
         self.feature_preprocessing = feature_preprocessing
         self.history = None
-        for name in params:
-            if not self.hasParam(name):
-                raise ValueError(f"{type(self).__name__} has no Param '{name}'. Its Params are: "
-                                 f"{', '.join(p.name for p in self.params)}.")
+        check_param_names(self, params)
         self._set(**params)
 
     def _extra_defaults(self) -> None:
@@ -270,13 +259,6 @@ class NNModel(Model, ModelParams, MLWritable, MLReadable):
         if isinstance(out.schema[name].dataType, T.ArrayType):
             out = out.withColumn(name, F.col(name).cast("array<double>"))
         return out
-
-    def write(self):
-        return StageWriter(self)
-
-    @classmethod
-    def read(cls):
-        return StageReader(cls)
 
     def _model_bytes(self) -> bytes:
         from zooapi.worker.serialization import model_to_blob

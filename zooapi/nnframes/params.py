@@ -144,6 +144,13 @@ def params_mixin(name: str, table: list[ParamSpec]) -> type:
     return type(name, (Params,), attrs)
 
 
+def check_param_names(stage: Params, names) -> None:
+    for name in names:
+        if not stage.hasParam(name):
+            raise ValueError(f"{type(stage).__name__} has no Param '{name}'. Its Params are: "
+                             f"{', '.join(p.name for p in stage.params)}.")
+
+
 def set_defaults(params: Params, *tables: list[ParamSpec]) -> None:
     params._setDefault(**{s.name: s.default for table in tables for s in table})
 

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from pyspark import cloudpickle
-from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
+from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
 from zooapi.nnframes.params import UNSAVED_PARAMS
 
@@ -74,21 +74,42 @@ def preprocessing_to_json(fn: Any) -> dict[str, Any] | None:
     if fn is None:
         return None
     if type(fn).__name__ in BUILT_IN and type(fn) is BUILT_IN[type(fn).__name__]:
-        return {"kind": "zooapi", "class": type(fn).__name__, "config": fn.get_config()}
+        return {"kind": "zooapi", "class": type(fn).__name__, "module": type(fn).__module__,
+                "config": fn.get_config()}
     if isinstance(fn, keras.layers.Layer):
         return {"kind": "keras", "config": keras.saving.serialize_keras_object(fn)}
     return {"kind": "pickle", "data": base64.b64encode(cloudpickle.dumps(fn)).decode()}
 
 
-def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
-    import keras
+def _registered_class(spec: dict[str, Any]) -> type:
+    """The registered class a "zooapi" spec names. Classes registered outside
+    `zooapi.nnframes` (e.g. `zooapi.feature.image`) register on import, so
+    their module (saved in the spec) is imported first; only `zooapi.*`
+    modules are imported, never a module named by an arbitrary file."""
+    import importlib
 
     from zooapi.nnframes.preprocessing import BUILT_IN
+
+    name, module = spec["class"], spec.get("module")
+    if name not in BUILT_IN:
+        # Specs written before the module was saved name only the class.
+        if not (isinstance(module, str) and module.split(".")[0] == "zooapi"):
+            module = "zooapi.feature.image"
+        importlib.import_module(module)
+    if name not in BUILT_IN:
+        raise ValueError(
+            f"Unknown zooapi preprocessing class '{name}' (module {module!r}); expected one of "
+            f"{sorted(BUILT_IN)}. Import the module that defines it before loading.")
+    return BUILT_IN[name]
+
+
+def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
+    import keras
 
     if spec is None:
         return None
     if spec["kind"] == "zooapi":
-        return BUILT_IN[spec["class"]].from_config(spec["config"])
+        return _registered_class(spec).from_config(spec["config"])
     if spec["kind"] == "keras":
         return keras.saving.deserialize_keras_object(spec["config"])
     if not unsafe_deserialization_enabled():
@@ -120,6 +141,18 @@ class StageWriter(MLWriter):
         extra = {"zooapi": stage._extra_metadata()}
         DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra, paramMap=params)
         write_file(self.sparkSession, f"{path.rstrip('/')}/model.keras", stage._model_bytes())
+
+
+class PersistentStage(MLWritable, MLReadable):
+    """`save`/`load` for a stage with a Keras model: the stage provides
+    `_model_bytes()`, `_extra_metadata()` and `_from_saved(model, extra)`."""
+
+    def write(self):
+        return StageWriter(self)
+
+    @classmethod
+    def read(cls):
+        return StageReader(cls)
 
 
 class StageReader(MLReader):

@@ -103,3 +103,31 @@ class ChainedPreprocessing(Preprocessing):
 
 BUILT_IN = {c.__name__: c for c in (SeqToTensor, ArrayToTensor, MLlibVectorToTensor, ScalarToTensor,
                                     ChainedPreprocessing)}
+
+
+def register_preprocessing(cls: type) -> type:
+    """Adds a `Preprocessing` subclass to the JSON registry (`BUILT_IN`), so
+    stages that use it save it as JSON. Usable as a class decorator.
+
+    Args:
+        cls: a subclass of `Preprocessing`, importable from its module.
+
+    Returns:
+        `cls`, unchanged.
+
+    Example:
+        >>> @register_preprocessing  # doctest: +SKIP
+        ... class Double(Preprocessing):
+        ...     def __call__(self, batch):
+        ...         return batch * 2
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Preprocessing)):
+        raise TypeError(f"`register_preprocessing` expects a subclass of Preprocessing. Received: {cls!r}")
+    known = BUILT_IN.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise ValueError(
+            f"A preprocessing class named '{cls.__name__}' is already registered "
+            f"({known.__module__}.{known.__qualname__}); expected unique class names. "
+            f"Received: {cls.__module__}.{cls.__qualname__}")
+    BUILT_IN[cls.__name__] = cls
+    return cls

@@ -1,0 +1,31 @@
+"""Preprocessing and augmentation that run on the workers (`feature_preprocessing`).
+
+Example:
+    >>> from zooapi.feature.image import ImageChannelNormalize, ImageMatToTensor
+    >>> chain = ImageChannelNormalize(123.0, 117.0, 104.0) * ImageMatToTensor()
+"""
+
+from __future__ import annotations
+
+from zooapi.feature import augment, image
+from zooapi.feature.augment import (
+    ImageBrightness,
+    ImageContrast,
+    ImageExpand,
+    ImageHFlip,
+    ImageHue,
+    ImageRandomCrop,
+    ImageRandomRotation,
+    ImageRandomTranslation,
+    ImageRandomZoom,
+    ImageSaturation,
+)
+from zooapi.feature.image import (
+    ImageCenterCrop,
+    ImageChannelNormalize,
+    ImageChannelOrder,
+    ImageMatToTensor,
+    ImageResize,
+)
+
+__all__ = ["augment", "image", *augment.__all__, *[n for n in image.__all__ if n not in augment.__all__]]

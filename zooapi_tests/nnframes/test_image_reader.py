@@ -1,0 +1,139 @@
+"""NNImageReader.readImages on a generated folder of digit images (PNG and
+JPEG, color and grayscale, a subfolder, corrupt files), and its output
+feeding a Keras CNN through engine.predict with image preprocessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zooapi.nnframes import NNImageReader
+
+pytestmark = pytest.mark.slow
+
+N_COLOR, N_GRAY = 24, 2
+CORRUPT = ("broken-0.png", "truncated-1.jpg")
+
+
+def _color(digit: np.ndarray) -> np.ndarray:
+    """An 8x8 digit in [0, 16] as a 32x32 RGB uint8 image (nearest-neighbour x4)."""
+    big = np.kron(digit / 16.0 * 255.0, np.ones((4, 4)))
+    return np.stack([big, big * 0.5 + 60, 255 - big], axis=-1).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Color digits as PNG (even) and JPEG (odd), a third of them in `sub/`,
+    two grayscale PNGs in `gray/`, and two corrupt files."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    root = tmp_path_factory.mktemp("digits")
+    (root / "sub").mkdir()
+    (root / "gray").mkdir()
+    sources, labels = {}, {}
+    for i in range(N_COLOR):
+        name = f"digit-{data.target[i]}-{i:04d}.{'png' if i % 2 == 0 else 'jpg'}"
+        path = root / ("sub" if i % 3 == 0 else ".") / name
+        Image.fromarray(_color(data.images[i])).save(path)
+        sources[name], labels[name] = _color(data.images[i]), int(data.target[i])
+    for i in range(N_COLOR, N_COLOR + N_GRAY):
+        name = f"digit-{data.target[i]}-{i:04d}.png"
+        Image.fromarray(_color(data.images[i])[..., 0]).save(root / "gray" / name)
+        labels[name] = int(data.target[i])
+    (root / CORRUPT[0]).write_text("this is not an image")
+    jpeg = next(root.rglob("digit-*.jpg")).read_bytes()
+    (root / CORRUPT[1]).write_bytes(jpeg[: len(jpeg) // 2])
+    return root, sources, labels
+
+
+def test_reads_a_folder_into_spark_image_schema_with_bgr_pixels_and_labels(spark, folder):
+    from pyspark.ml.image import ImageSchema
+    from pyspark.sql import functions as F
+
+    root, sources, labels = folder
+    df = NNImageReader.readImages(str(root), spark, min_partitions=3)
+    assert df.schema["image"].dataType == ImageSchema.imageSchema["image"].dataType
+    assert df.rdd.getNumPartitions() >= 3
+    rows = df.select("origin", F.col("image.origin").alias("image_origin"), "image.height", "image.width",
+                     "image.nChannels", "image.mode", "image.data").collect()
+    assert len(rows) == N_COLOR + N_GRAY
+    assert df.dropped_files.value == len(CORRUPT)
+    by_name = {Path(r.origin).name: r for r in rows}
+    assert all(r.origin == r.image_origin and r.origin.startswith("file:") for r in rows)
+    for name, r in by_name.items():
+        gray = name not in sources
+        assert (r.height, r.width, r.nChannels, r.mode) == (32, 32, 1 if gray else 3, 0 if gray else 16), name
+    png = next(n for n in sources if n.endswith(".png"))
+    stored = np.frombuffer(by_name[png].data, np.uint8).reshape(32, 32, 3)
+    np.testing.assert_array_equal(stored, sources[png][..., ::-1])  # BGR, exactly (PNG is lossless)
+    jpg = next(n for n in sources if n.endswith(".jpg"))
+    stored = np.frombuffer(by_name[jpg].data, np.uint8).reshape(32, 32, 3).astype(float)
+    # JPEG is lossy (chroma subsampling blurs these saturated colors), but the
+    # BGR reading is far closer than the RGB one.
+    bgr_error, rgb_error = (np.abs(stored - sources[jpg][..., order]).mean() for order in ([2, 1, 0], [0, 1, 2]))
+    assert bgr_error < 16 and rgb_error > 4 * bgr_error, (bgr_error, rgb_error)
+
+    truth = spark.createDataFrame([(n, y) for n, y in labels.items()], "file string, truth int")
+    labelled = (df.withColumn("label", F.regexp_extract("origin", r"digit-(\d)-\d+\.", 1).cast("int"))
+                .withColumn("file", F.regexp_extract("origin", r"([^/]+)$", 1)))
+    joined = labelled.join(truth, "file").select("label", "truth").collect()
+    assert len(joined) == N_COLOR + N_GRAY and all(r.label == r.truth for r in joined)
+
+
+def test_resize_codec_glob_and_recursion(spark, folder):
+    root, _, _ = folder
+    small = NNImageReader.readImages(str(root), spark, resize_height=16, resize_width=12, image_codec=1)
+    dims = {tuple(r) for r in small.select("image.height", "image.width", "image.nChannels", "image.mode").collect()}
+    assert dims == {(16, 12, 3, 16)}
+    gray = NNImageReader.readImages(str(root / "sub"), spark, image_codec=0)
+    assert {tuple(r) for r in gray.select("image.nChannels", "image.mode").distinct().collect()} == {(1, 0)}
+    pngs = NNImageReader.readImages(str(root), spark, path_glob_filter="*.png")
+    assert pngs.count() == N_COLOR // 2 + N_GRAY
+    top_level = NNImageReader.readImages(str(root), spark, recursive=False, path_glob_filter="digit-*")
+    assert top_level.count() == sum(1 for p in root.iterdir() if p.name.startswith("digit-"))
+
+
+def test_invalid_files_fail_the_job_naming_the_file(spark, folder):
+    root, _, _ = folder
+    df = NNImageReader.readImages(str(root / CORRUPT[0]), spark, drop_invalid=False)
+    with pytest.raises(Exception, match=r"ValueError: Cannot decode image file '[^']*broken-0\.png'") as info:
+        df.count()
+    assert "drop_invalid=True" in str(info.value)
+
+
+def test_bad_arguments_are_refused(spark, folder):
+    root, _, _ = folder
+    with pytest.raises(ValueError, match="both be positive .* Received: resize_height=32, resize_width=-1"):
+        NNImageReader.readImages(str(root), spark, resize_height=32)
+    with pytest.raises(ValueError, match=r"`image_codec`, expected one of \[-1, 0, 1\].*Received: image_codec=2"):
+        NNImageReader.readImages(str(root), spark, image_codec=2)
+    with pytest.raises(ValueError, match="`min_partitions`, expected a positive integer. Received: min_partitions=0"):
+        NNImageReader.readImages(str(root), spark, min_partitions=0)
+    with pytest.raises(ValueError, match="`path`"):
+        NNImageReader.readImages([], spark)
+    with pytest.raises(TypeError, match="`spark` must be a SparkSession"):
+        NNImageReader.readImages(str(root), spark.sparkContext)
+
+
+def test_images_feed_a_cnn_through_predict_with_image_preprocessing(spark, folder):
+    import keras
+
+    from zooapi import engine
+    from zooapi.feature.image import ImageChannelNormalize, ImageMatToTensor
+
+    root, _, _ = folder
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+    df = NNImageReader.readImages(str(root), spark, image_codec=1, min_partitions=2)
+    out = engine.predict(model, df, "image", feature_preprocessing=ImageChannelNormalize(
+        123.0, 117.0, 104.0, 58.4, 57.1, 57.4) * ImageMatToTensor())
+    rows = out.select("origin", "prediction").collect()
+    assert len(rows) == N_COLOR + N_GRAY
+    probs = np.array([r.prediction for r in rows])
+    assert probs.shape == (N_COLOR + N_GRAY, 10)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
