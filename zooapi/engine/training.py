@@ -40,11 +40,9 @@ def _training_data(df, columns: list[str], validation_df, num_workers: int):
 
     data = df.select(*columns)
     if validation_df is None:
-        partitions = data.rdd.getNumPartitions()
-        if partitions == num_workers:
-            return data
-        # Merging partitions needs no shuffle; splitting them does.
-        return data.coalesce(num_workers) if partitions > num_workers else data.repartition(num_workers)
+        # A barrier stage refuses a coalesce (its parent would have another
+        # partition count: SPARK-24820), so any other count means a shuffle.
+        return data if data.rdd.getNumPartitions() == num_workers else data.repartition(num_workers)
     types = {f.name: f.dataType for f in data.schema.fields}
     val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
     both = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(

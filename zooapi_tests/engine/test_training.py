@@ -54,7 +54,7 @@ def test_training_twice_in_a_row_continues_from_the_trained_weights(spark, digit
 
 def test_a_partition_smaller_than_one_batch_still_trains(spark, digits):
     x, y = digits
-    df = digits_frame(spark, x[:7], y[:7])
+    df = digits_frame(spark, x[:7], y[:7]).repartition(3)  # more partitions than workers
     model = mlp()
     before = model.get_weights()[0].copy()
     history = engine.fit(model, df, "features", "label", batch_size=64, epochs=1, num_workers=2, verbose=0)
