@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import N_FEATURES, cached_dataframe, make_data, mlp, spark_session  # noqa: E402
 
 BATCH = 256
-EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+: (\d+) samples in ([\d.]+)s")
+EPOCH_LINE = re.compile(r"\[Epoch (\d+) \d+/\d+\]\[Iteration \d+\]\[Wall Clock [\d.]+s\] "
+                        r"Trained (\d+) records in ([\d.]+) seconds")
 
 
 class EpochLog(logging.Handler):
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         wall, logged, accuracy, peaks = zooapi_fit(df, epochs, workers)
         e2e = rows * epochs / wall
         if not logged:
-            raise RuntimeError("engine.fit logged no 'Epoch i/n: ...' lines on zooapi.engine.training")
+            raise RuntimeError("engine.fit logged no '[Epoch i ...] Trained N records in S seconds' lines on zooapi.engine.training")
         steady = max(s / t for s, t in (logged[1:] or logged))
         partition_mib = rows * N_FEATURES * 4 / workers / 2**20
         label = f"{workers} worker{'s' if workers > 1 else ''}"

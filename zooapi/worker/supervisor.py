@@ -56,7 +56,7 @@ class TrainJob:
     has_validation: bool = False
     sync_weights: bool = False
     progress_interval: float = 0.25
-    steps_per_execution: int = 16
+    steps_per_execution: int = 64
     feature_preprocessing: Any = None  # applied by the trainer to every batch
     label_preprocessing: Any = None
     control: Any = None  # a zooapi.worker.loop.Control
