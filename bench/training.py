@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios = []
     for workers in (1, 2):
         wall, logged, accuracy, peaks = zooapi_fit(df, epochs, workers)
+        if workers == 1:
+            peaks_1 = peaks
         e2e = rows * epochs / wall
         if not logged:
             raise RuntimeError("engine.fit logged no '[Epoch i ...] Trained N records in S seconds' lines on zooapi.engine.training")
@@ -185,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(f'{p:.0f}' for p in peaks) or 'not seen'} MiB; "
               f"features per partition {partition_mib:.0f} MiB")
         ratios.append((workers, e2e / ref_e2e, steady / ref_steady))
+    # Memory must not grow with epochs: the same 1-worker fit for 1 epoch.
+    one_epoch_peaks = zooapi_fit(df, 1, 1)[3]
+    print(f"1 worker  trainer peak RSS after 1 epoch {max(one_epoch_peaks or [0]):.0f} MiB, "
+          f"after {epochs} epochs {max(peaks_1 or [0]):.0f} MiB")
     spark.stop()
 
     for workers, e2e, steady in ratios:

@@ -1,5 +1,6 @@
 """The engine across real executor processes: `local-cluster[2,1,1024]`."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -12,8 +13,14 @@ pytestmark = pytest.mark.slow
 def test_digits_train_on_two_executors_and_predict_there(spark_cluster, digits):
     x, y = digits
     train, test = digits_frame(spark_cluster, x, y).randomSplit([0.8, 0.2], seed=11)
-    model = mlp()
-    history = engine.fit(model, train, "features", "label", batch_size=64, epochs=12,
+    # The demo's small CNN (the engine reshapes the 64 floats to 8x8x1): an MLP lands
+    # at 0.94-0.96 on this split depending on the order rows arrive in.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.005), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = engine.fit(model, train, "features", "label", batch_size=64, epochs=15,
                          num_workers=2, validation_df=test, verbose=0, seed=2)
     assert history.history["val_accuracy"][-1] >= 0.95
     assert engine.evaluate(model, test, "features", "label")["accuracy"] >= 0.95
