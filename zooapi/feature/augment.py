@@ -101,6 +101,28 @@ class _Geometric(RandomKerasImageLayer):
         return {**self._fill(), **super().get_config()}
 
 
+class _HeightWidth(_Geometric):
+    """A Keras layer taking (height_factor, width_factor) plus fill options."""
+
+    keras_layer = ""
+
+    def __init__(self, height_factor: float | Sequence[float], width_factor: float | Sequence[float] | None,
+                 fill_mode: str = "reflect", interpolation: str = "bilinear", fill_value: float = 0.0,
+                 seed: int | None = None):
+        self.height_factor = list(height_factor) if isinstance(height_factor, (list, tuple)) else height_factor
+        self.width_factor = list(width_factor) if isinstance(width_factor, (list, tuple)) else width_factor
+        super().__init__(fill_mode, interpolation, fill_value, seed)
+
+    def make_layer(self):
+        import keras
+
+        layer = getattr(keras.layers, self.keras_layer)
+        return layer(self.height_factor, self.width_factor, seed=self.seed, **self._fill())
+
+    def get_config(self) -> dict[str, Any]:
+        return {"height_factor": self.height_factor, "width_factor": self.width_factor, **super().get_config()}
+
+
 class ImageRandomRotation(_Geometric):
     """Rotates each image by a random angle (`keras.layers.RandomRotation`).
 
@@ -131,7 +153,7 @@ class ImageRandomRotation(_Geometric):
         return {"factor": self.factor, **super().get_config()}
 
 
-class ImageRandomZoom(_Geometric):
+class ImageRandomZoom(_HeightWidth):
     """Zooms each image in or out at random (`keras.layers.RandomZoom`).
 
     Args:
@@ -145,23 +167,15 @@ class ImageRandomZoom(_Geometric):
         (1, 8, 8, 3)
     """
 
+    keras_layer = "RandomZoom"
+
     def __init__(self, height_factor: float | Sequence[float], width_factor: float | Sequence[float] | None = None,
                  fill_mode: str = "reflect", interpolation: str = "bilinear", fill_value: float = 0.0,
                  seed: int | None = None):
-        self.height_factor = list(height_factor) if isinstance(height_factor, (list, tuple)) else height_factor
-        self.width_factor = list(width_factor) if isinstance(width_factor, (list, tuple)) else width_factor
-        super().__init__(fill_mode, interpolation, fill_value, seed)
-
-    def make_layer(self):
-        import keras
-
-        return keras.layers.RandomZoom(self.height_factor, self.width_factor, seed=self.seed, **self._fill())
-
-    def get_config(self) -> dict[str, Any]:
-        return {"height_factor": self.height_factor, "width_factor": self.width_factor, **super().get_config()}
+        super().__init__(height_factor, width_factor, fill_mode, interpolation, fill_value, seed)
 
 
-class ImageRandomTranslation(_Geometric):
+class ImageRandomTranslation(_HeightWidth):
     """Shifts each image at random (`keras.layers.RandomTranslation`).
 
     Args:
@@ -175,20 +189,12 @@ class ImageRandomTranslation(_Geometric):
         (1, 8, 8, 3)
     """
 
+    keras_layer = "RandomTranslation"
+
     def __init__(self, height_factor: float | Sequence[float], width_factor: float | Sequence[float],
                  fill_mode: str = "reflect", interpolation: str = "bilinear", fill_value: float = 0.0,
                  seed: int | None = None):
-        self.height_factor = list(height_factor) if isinstance(height_factor, (list, tuple)) else height_factor
-        self.width_factor = list(width_factor) if isinstance(width_factor, (list, tuple)) else width_factor
-        super().__init__(fill_mode, interpolation, fill_value, seed)
-
-    def make_layer(self):
-        import keras
-
-        return keras.layers.RandomTranslation(self.height_factor, self.width_factor, seed=self.seed, **self._fill())
-
-    def get_config(self) -> dict[str, Any]:
-        return {"height_factor": self.height_factor, "width_factor": self.width_factor, **super().get_config()}
+        super().__init__(height_factor, width_factor, fill_mode, interpolation, fill_value, seed)
 
 
 class _Color(RandomKerasImageLayer):

@@ -202,7 +202,7 @@ def encode_output(arr: np.ndarray) -> pa.Array:
     """A model output `(n, ...)` as an Arrow column: `double` when each row has
     one value, else `array<float>` with the row flattened."""
     n = arr.shape[0]
-    flat = np.ascontiguousarray(arr).reshape(n, -1)
+    flat = np.ascontiguousarray(arr).reshape(n, int(np.prod(arr.shape[1:], dtype=np.int64)))
     if flat.shape[1] == 1:
         return pa.array(flat[:, 0].astype(np.float64))
     values = pa.array(flat.astype(np.float32, copy=False).reshape(-1))

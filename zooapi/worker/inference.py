@@ -68,6 +68,11 @@ class LoadedModel:
             return []
         return [np.concatenate(parts) for parts in zip(*pieces)]
 
+    def empty_outputs(self) -> list[np.ndarray]:
+        """Zero-row outputs of the model's output shapes (so an empty batch
+        gets columns of the same Arrow types as any other)."""
+        return [np.zeros((0, *[d or 1 for d in t.shape[1:]]), np.float32) for t in self.model.outputs]
+
     def evaluation_metrics(self) -> list:
         """A batch-size-weighted loss tracker followed by the compiled metrics."""
         import keras
@@ -151,10 +156,7 @@ def _decoded(job: InferenceJob, batches: Iterator[pa.RecordBatch], with_labels: 
 def predict_partition(job: InferenceJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     loaded = cached_model(job.key, job.model, job.threads)
     for batch, xs, _ in prefetch_iter(_decoded(job, batches, False)):
-        if batch.num_rows == 0:
-            outs = [np.zeros((0, 1), np.float32)] * len(job.prediction_cols)
-        else:
-            outs = loaded.predict(xs, job.batch_size)
+        outs = loaded.empty_outputs() if batch.num_rows == 0 else loaded.predict(xs, job.batch_size)
         for name, out in zip(job.prediction_cols, outs):
             batch = batch.append_column(name, encode_output(out))
         yield batch

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,7 +61,6 @@ class TrainJob:
     label_preprocessing: Any = None
     control: Any = None  # a zooapi.worker.loop.Control
     initial_epoch_step: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def worker_batch_sizes(global_batch: int, num_workers: int) -> list[int]:
@@ -226,7 +225,6 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "driver": job.driver,
             "threads": max(1, (cpus or 1) // local),
             "n_features": len(job.features),
-            **job.extra,
         }
         (folder / "config.json").write_text(json.dumps(config))
         blob = job.model.value

@@ -128,3 +128,8 @@ def test_outputs_encode_as_double_or_float_arrays():
     multi = encode_output(np.arange(6, dtype=np.float32).reshape(2, 3))
     assert multi.type == pa.list_(pa.float32())
     assert multi.to_pylist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_zero_rows_encode_with_the_same_types():
+    assert encode_output(np.zeros((0, 3), np.float32)).type == pa.list_(pa.float32())
+    assert encode_output(np.zeros((0, 1), np.float32)).type == pa.float64()
