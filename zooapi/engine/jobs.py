@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from typing import Any, Callable
 
@@ -19,6 +20,15 @@ from zooapi.engine.server import Event, JobServer
 logger = logging.getLogger(__name__)
 
 _ERROR_TYPES = {"ValueError": ValueError, "TypeError": TypeError}
+# When one worker fails, the others fail next with an aborted collective;
+# their reports may arrive first, so wait this long for the root cause.
+_ROOT_CAUSE_WAIT = 3.0
+_SECONDARY = ("Collective ops is aborted", "UnavailableError", "CancelledError", "Connection reset by peer")
+
+
+def _is_secondary(message: dict[str, Any]) -> bool:
+    text = f"{message.get('error')} {message.get('message')}"
+    return any(marker in text for marker in _SECONDARY)
 
 
 def driver_host(spark) -> str:
@@ -55,18 +65,22 @@ def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_eve
 
     thread = threading.Thread(target=run, name="zooapi-spark-job", daemon=True)
     thread.start()
-    worker_error = None
+    worker_error, failed_at = None, None
     try:
-        while thread.is_alive() or not server.events.empty():
+        while thread.is_alive() or not server.events.empty() or (
+                worker_error is not None and _is_secondary(worker_error)
+                and time.monotonic() - failed_at < _ROOT_CAUSE_WAIT):
             try:
                 event = server.events.get(timeout=0.1)
             except queue.Empty:
                 continue
             if event.message.get("type") == "error":
                 if worker_error is None:
-                    worker_error = event.message
+                    worker_error, failed_at = event.message, time.monotonic()
                     logger.debug("worker %s failed; cancelling the job", event.message.get("worker"))
                     sc.cancelJobGroup(group)
+                elif _is_secondary(worker_error) and not _is_secondary(event.message):
+                    worker_error = event.message
                 continue
             if worker_error is None:
                 on_event(event)
