@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         keras.Input((8, 8, 1)),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.Flatten(),
+        keras.layers.Dropout(0.3),
         keras.layers.Dense(64, activation="relu"),
         keras.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(keras.optimizers.Adam(0.005), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
     engine.fit(model, train, "image", "label", batch_size=64, epochs=args.epochs,
                num_workers=args.workers, seed=42, verbose=0)
     scores = engine.evaluate(model, test, "image", "label")

