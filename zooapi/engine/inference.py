@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
 from zooapi.engine.training import check_positive_int
 from zooapi.feed import output_spark_type
@@ -130,7 +131,8 @@ def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
                                label_preprocessing=label_preprocessing)
     data = df.select(*feed_columns(job.features, job.labels))
     schema = "rows long, states binary, label_shapes string"
-    parts = data.mapInArrow(lambda batches: evaluate_partition(job, batches), schema).collect()
+    with worker_errors():
+        parts = data.mapInArrow(lambda batches: evaluate_partition(job, batches), schema).collect()
     if not parts:
         raise ValueError("Cannot evaluate on an empty DataFrame: it has no rows.")
     total = None

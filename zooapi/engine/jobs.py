@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from zooapi.engine.server import Event, JobServer
 
@@ -46,6 +48,37 @@ def worker_exception(message: dict[str, Any]) -> Exception:
     if message.get("traceback"):
         text += f"\n--- worker traceback ---\n{message['traceback']}"
     return RuntimeError(f"Training failed on worker {message.get('worker')}: {text}")
+
+
+_PYTHON_ERROR_LINE = re.compile(r"^(ValueError|TypeError): (.*)$", re.MULTILINE)
+
+
+def python_worker_error(exc: BaseException) -> Exception | None:
+    """The `ValueError` or `TypeError` that a Spark task's Python code raised,
+    rebuilt from the text of the `PythonException` Spark reports for it (the
+    last such line of the worker's traceback, i.e. the outermost error); None
+    when `exc` is no such report."""
+    text = str(exc)
+    if "Traceback (most recent call last)" not in text:
+        return None
+    found = list(_PYTHON_ERROR_LINE.finditer(text))
+    if not found:
+        return None
+    return _ERROR_TYPES[found[-1].group(1)](found[-1].group(2))
+
+
+@contextmanager
+def worker_errors() -> Iterator[None]:
+    """Runs a Spark action so that bad data found by a task (a `ValueError`
+    or `TypeError` raised in Python on an executor) reaches the caller with
+    its own type and message, the original Spark error chained."""
+    try:
+        yield
+    except Exception as exc:
+        converted = python_worker_error(exc)
+        if converted is None:
+            raise
+        raise converted from exc
 
 
 def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_event: Callable[[Event], None],
@@ -101,5 +134,8 @@ def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_eve
     if worker_error is not None:
         raise worker_exception(worker_error) from outcome.get("error")
     if "error" in outcome:
+        converted = python_worker_error(outcome["error"])  # e.g. an image that did not decode upstream
+        if converted is not None:
+            raise converted from outcome["error"]
         raise RuntimeError(f"The Spark job '{description}' failed: {outcome['error']}") from outcome["error"]
     return outcome["result"]

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from zooapi.feature.image import KerasImageLayer, ImagePreprocessing, _positive_int, _seed
-from zooapi.nnframes.preprocessing import register_preprocessing
+from zooapi.feature.preprocessing import register_preprocessing
 
 __all__ = [
     "ImageBrightness", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageRandomCrop",

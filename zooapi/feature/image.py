@@ -6,7 +6,7 @@ column, already in **RGB** order (Spark stores BGR; the feed swaps it):
 `ImageChannelOrder` is only for batches you decoded yourself in BGR. Pixel
 values are those of the image, 0 to 255, until you normalize them.
 
-They are `zooapi.nnframes.preprocessing.Preprocessing` objects: chain them
+They are `zooapi.feature.preprocessing.Preprocessing` objects: chain them
 with `*` (or `ChainedPreprocessing`), pass the chain as
 `feature_preprocessing` to `engine.fit/predict`, `NNEstimator` or the
 Keras-style `fit`, and it saves as JSON with the stage.
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from zooapi.nnframes.preprocessing import Preprocessing, register_preprocessing
+from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 
 __all__ = [
     "ImageBrightness", "ImageCenterCrop", "ImageChannelNormalize", "ImageChannelOrder", "ImageContrast",

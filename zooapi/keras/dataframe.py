@@ -142,7 +142,8 @@ def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_work
     )
 
 
-def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_workers: int | None):
+def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_workers: int | None,
+             feature_preprocessing=None, label_preprocessing=None):
     """Keras' `evaluate(x=df, ...)` through `zooapi.engine.evaluate`: a dict
     with `return_dict=True`, else the loss then the metrics (a scalar when
     there is only the loss), as Keras returns them."""
@@ -160,7 +161,9 @@ def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num
         callbacks = keras.callbacks.CallbackList(
             arguments["callbacks"], model=model, verbose=_verbose(arguments["verbose"]), epochs=1, steps=None)
         callbacks.on_test_begin()
-    logs = engine.evaluate(model, _with_partitions(df, num_workers), feature_cols, label_cols, **options)
+    logs = engine.evaluate(model, _with_partitions(df, num_workers), feature_cols, label_cols,
+                           feature_preprocessing=feature_preprocessing, label_preprocessing=label_preprocessing,
+                           **options)
     if callbacks is not None:
         callbacks.on_test_end(logs)
     logger.info("Evaluated on a DataFrame: %s", " ".join(f"{k}={v:.4f}" for k, v in logs.items()))
@@ -170,7 +173,8 @@ def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, df, arguments: dict[str, Any], feature_cols, prediction_col, num_workers: int | None):
+def predict(model, df, arguments: dict[str, Any], feature_cols, prediction_col, num_workers: int | None,
+            feature_preprocessing=None):
     """Keras' `predict(x=df, ...)` through `zooapi.engine.predict`: the
     DataFrame with the prediction column(s) added (lazy)."""
     from zooapi import engine
@@ -179,4 +183,5 @@ def predict(model, df, arguments: dict[str, Any], feature_cols, prediction_col, 
     _reject_unsupported("predict", arguments)
     options = {} if arguments["batch_size"] is None else {"batch_size": arguments["batch_size"]}
     return engine.predict(model, _with_partitions(df, num_workers), feature_cols,
-                          prediction_col=prediction_col or "prediction", **options)
+                          prediction_col=prediction_col or "prediction",
+                          feature_preprocessing=feature_preprocessing, **options)

@@ -92,7 +92,8 @@ class Model(keras.Model):
     # ---- DataFrames ----------------------------------------------------------------------------
 
     def fit(self, x=None, y=None, *args, feature_cols=None, label_cols=None, num_workers: int | None = None,
-            seed: int | None = None, resume: bool = False, end_trigger=None, validation_trigger=None, **kwargs):
+            seed: int | None = None, resume: bool = False, end_trigger=None, validation_trigger=None,
+            feature_preprocessing=None, label_preprocessing=None, **kwargs):
         """Trains the model, on the cluster when `x` is a Spark DataFrame.
 
         Takes Keras' arguments (`batch_size` 32 by default, `epochs`,
@@ -119,6 +120,12 @@ class Model(keras.Model):
                 training early (`epochs` stays the limit).
             validation_trigger: DataFrame only: when to validate (default
                 every epoch).
+            feature_preprocessing: DataFrame only: applied to each decoded
+                batch of features on the workers, every epoch, before the
+                model sees it: a `zooapi.feature` chain (e.g. image resize,
+                normalization and seeded augmentation), a Keras
+                preprocessing layer, or a function of a NumPy batch.
+            label_preprocessing: DataFrame only: the same for labels.
 
         Returns:
             A `keras.callbacks.History`.
@@ -130,14 +137,17 @@ class Model(keras.Model):
         if not _df.is_spark_dataframe(x):
             _df.check_not_dataframe_only(x, feature_cols=feature_cols, label_cols=label_cols,
                                          num_workers=num_workers, seed=seed, end_trigger=end_trigger,
-                                         validation_trigger=validation_trigger, resume=resume or None)
+                                         validation_trigger=validation_trigger, resume=resume or None,
+                                         feature_preprocessing=feature_preprocessing,
+                                         label_preprocessing=label_preprocessing)
             if _df.is_spark_dataframe(kwargs.get("validation_data")):
                 raise TypeError("`validation_data` is a Spark DataFrame but `x` is not; "
                                 f"received x of type {type(x).__name__}. Pass both as DataFrames.")
             return super().fit(x, y, *args, **kwargs)
         arguments = _df.keras_arguments(keras.Model.fit, self, x, y, *args, **kwargs)
         control = {**_control.control_of(self).engine_options(), "resume": resume, "end_trigger": end_trigger,
-                   "validation_trigger": validation_trigger}
+                   "validation_trigger": validation_trigger, "feature_preprocessing": feature_preprocessing,
+                   "label_preprocessing": label_preprocessing}
         return _df.fit(self, x, arguments, feature_cols, label_cols, num_workers, seed, control)
 
     # ---- training control ----------------------------------------------------------------------
@@ -177,7 +187,8 @@ class Model(keras.Model):
         _control.clear_gradient_clipping(self)
 
     def evaluate(self, x=None, y=None, *args, feature_cols=None, label_cols=None,
-                 num_workers: int | None = None, **kwargs):
+                 num_workers: int | None = None, feature_preprocessing=None, label_preprocessing=None,
+                 **kwargs):
         """Computes the loss and metrics, on the cluster when `x` is a Spark DataFrame.
 
         On a DataFrame the result is exact over all rows (metric states are
@@ -191,6 +202,8 @@ class Model(keras.Model):
             label_cols: DataFrame only: the label column(s).
             num_workers: DataFrame only: partitions to evaluate in (default:
                 the DataFrame's own).
+            feature_preprocessing: DataFrame only: as in `fit`.
+            label_preprocessing: DataFrame only: as in `fit`.
 
         Returns:
             As Keras: the loss, or `[loss, metric...]`, or a dict with
@@ -201,13 +214,15 @@ class Model(keras.Model):
         """
         if not _df.is_spark_dataframe(x):
             _df.check_not_dataframe_only(x, feature_cols=feature_cols, label_cols=label_cols,
-                                         num_workers=num_workers)
+                                         num_workers=num_workers, feature_preprocessing=feature_preprocessing,
+                                         label_preprocessing=label_preprocessing)
             return super().evaluate(x, y, *args, **kwargs)
         arguments = _df.keras_arguments(keras.Model.evaluate, self, x, y, *args, **kwargs)
-        return _df.evaluate(self, x, arguments, feature_cols, label_cols, num_workers)
+        return _df.evaluate(self, x, arguments, feature_cols, label_cols, num_workers,
+                            feature_preprocessing=feature_preprocessing, label_preprocessing=label_preprocessing)
 
     def predict(self, x, *args, feature_cols=None, prediction_col: str | Sequence[str] | None = None,
-                num_workers: int | None = None, **kwargs):
+                num_workers: int | None = None, feature_preprocessing=None, **kwargs):
         """Predicts, on the cluster when `x` is a Spark DataFrame.
 
         On a DataFrame the result is the DataFrame with the prediction
@@ -222,6 +237,7 @@ class Model(keras.Model):
                 ("prediction"), or one name per output.
             num_workers: DataFrame only: partitions to predict in (default:
                 the DataFrame's own; fewer are merged without a shuffle).
+            feature_preprocessing: DataFrame only: as in `fit`.
 
         Returns:
             A DataFrame for a DataFrame `x`, else what Keras returns.
@@ -231,10 +247,11 @@ class Model(keras.Model):
         """
         if not _df.is_spark_dataframe(x):
             _df.check_not_dataframe_only(x, feature_cols=feature_cols, prediction_col=prediction_col,
-                                         num_workers=num_workers)
+                                         num_workers=num_workers, feature_preprocessing=feature_preprocessing)
             return super().predict(x, *args, **kwargs)
         arguments = _df.keras_arguments(keras.Model.predict, self, x, *args, **kwargs)
-        return _df.predict(self, x, arguments, feature_cols, prediction_col, num_workers)
+        return _df.predict(self, x, arguments, feature_cols, prediction_col, num_workers,
+                           feature_preprocessing=feature_preprocessing)
 
     # ---- trainable state and graph -------------------------------------------------------------
 

@@ -8,7 +8,7 @@ Example:
 from zooapi.nnframes.classifier import NNClassifier, NNClassifierModel
 from zooapi.nnframes.estimator import NNEstimator, NNModel
 from zooapi.nnframes.image_reader import NNImageReader
-from zooapi.nnframes.preprocessing import (
+from zooapi.feature.preprocessing import (
     ArrayToTensor,
     ChainedPreprocessing,
     MLlibVectorToTensor,

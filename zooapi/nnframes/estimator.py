@@ -14,7 +14,8 @@ from pyspark.ml import Estimator, Model
 from zooapi.nnframes.params import (
     ESTIMATOR_PARAMS, MODEL_PARAMS, EstimatorParams, ModelParams, check_param_names, set_defaults,
 )
-from zooapi.nnframes.persistence import PersistentStage, preprocessing_from_json, preprocessing_to_json
+from zooapi.feature.preprocessing import preprocessing_from_json, preprocessing_to_json
+from zooapi.nnframes.persistence import PersistentStage
 
 logger = logging.getLogger(__name__)
 

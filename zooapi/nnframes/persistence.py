@@ -5,20 +5,17 @@ A stage saves as Spark ML's own metadata (class, uid, Params as JSON) under
 go through the Hadoop FileSystem of the Spark session, so every path Spark
 can write (local, `hdfs://`, `s3a://`, ...) works, with the same credentials.
 
-Preprocessing saves as JSON when it is one of zooapi's converters or a Keras
-layer. Any other Python function is pickled, and loading it runs code: as
-with Keras' `safe_mode`, that needs `keras.config.enable_unsafe_deserialization()`.
+Preprocessing saves as JSON through `zooapi.feature.preprocessing`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
-from pyspark import cloudpickle
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
+from zooapi.feature.preprocessing import unsafe_deserialization_enabled
 from zooapi.nnframes.params import UNSAVED_PARAMS
 
 _CHUNK = 8 << 20
@@ -58,66 +55,6 @@ def read_file(spark, path: str) -> bytes:
         return b"".join(parts)
     finally:
         stream.close()
-
-
-def unsafe_deserialization_enabled() -> bool:
-    from keras.src.saving import serialization_lib
-
-    return serialization_lib.in_safe_mode() is False
-
-
-def preprocessing_to_json(fn: Any) -> dict[str, Any] | None:
-    import keras
-
-    from zooapi.nnframes.preprocessing import BUILT_IN
-
-    if fn is None:
-        return None
-    if type(fn).__name__ in BUILT_IN and type(fn) is BUILT_IN[type(fn).__name__]:
-        return {"kind": "zooapi", "class": type(fn).__name__, "module": type(fn).__module__,
-                "config": fn.get_config()}
-    if isinstance(fn, keras.layers.Layer):
-        return {"kind": "keras", "config": keras.saving.serialize_keras_object(fn)}
-    return {"kind": "pickle", "data": base64.b64encode(cloudpickle.dumps(fn)).decode()}
-
-
-def _registered_class(spec: dict[str, Any]) -> type:
-    """The registered class a "zooapi" spec names. Classes registered outside
-    `zooapi.nnframes` (e.g. `zooapi.feature.image`) register on import, so
-    their module (saved in the spec) is imported first; only `zooapi.*`
-    modules are imported, never a module named by an arbitrary file."""
-    import importlib
-
-    from zooapi.nnframes.preprocessing import BUILT_IN
-
-    name, module = spec["class"], spec.get("module")
-    if name not in BUILT_IN:
-        # Specs written before the module was saved name only the class.
-        if not (isinstance(module, str) and module.split(".")[0] == "zooapi"):
-            module = "zooapi.feature.image"
-        importlib.import_module(module)
-    if name not in BUILT_IN:
-        raise ValueError(
-            f"Unknown zooapi preprocessing class '{name}' (module {module!r}); expected one of "
-            f"{sorted(BUILT_IN)}. Import the module that defines it before loading.")
-    return BUILT_IN[name]
-
-
-def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
-    import keras
-
-    if spec is None:
-        return None
-    if spec["kind"] == "zooapi":
-        return _registered_class(spec).from_config(spec["config"])
-    if spec["kind"] == "keras":
-        return keras.saving.deserialize_keras_object(spec["config"])
-    if not unsafe_deserialization_enabled():
-        raise ValueError(
-            "This stage's preprocessing is a pickled Python function, and loading it would run "
-            "code from the file. If you trust the file, call "
-            "`keras.config.enable_unsafe_deserialization()` first.")
-    return cloudpickle.loads(base64.b64decode(spec["data"]))
 
 
 def _jsonable(value: Any) -> bool:

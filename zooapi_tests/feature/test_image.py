@@ -23,8 +23,8 @@ from zooapi.feature.image import (
     ImageResize,
     ImageSaturation,
 )
-from zooapi.nnframes.persistence import preprocessing_from_json, preprocessing_to_json
-from zooapi.nnframes.preprocessing import ChainedPreprocessing
+from zooapi.feature.preprocessing import preprocessing_from_json, preprocessing_to_json
+from zooapi.feature.preprocessing import ChainedPreprocessing
 
 MEAN, STD = (123.0, 117.0, 104.0), (58.4, 57.1, 57.4)
 

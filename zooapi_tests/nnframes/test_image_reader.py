@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from zooapi.nnframes import NNImageReader
 
@@ -52,7 +53,6 @@ def folder(tmp_path_factory):
 
 def test_reads_a_folder_into_spark_image_schema_with_bgr_pixels_and_labels(spark, folder):
     from pyspark.ml.image import ImageSchema
-    from pyspark.sql import functions as F
 
     root, sources, labels = folder
     df = NNImageReader.readImages(str(root), spark, min_partitions=3)
@@ -77,9 +77,14 @@ def test_reads_a_folder_into_spark_image_schema_with_bgr_pixels_and_labels(spark
     bgr_error, rgb_error = (np.abs(stored - sources[jpg][..., order]).mean() for order in ([2, 1, 0], [0, 1, 2]))
     assert bgr_error < 16 and rgb_error > 4 * bgr_error, (bgr_error, rgb_error)
 
-    truth = spark.createDataFrame([(n, y) for n, y in labels.items()], "file string, truth int")
+    # Labels from the file name, checked against a CSV in the chest X-ray data
+    # set's layout (`Image Index, Finding Labels`) joined on the file name.
+    csv = root.parent / f"{root.name}-labels.csv"
+    csv.write_text("Image Index,Finding Labels\n" + "".join(f"{n},{y}\n" for n, y in labels.items()))
+    truth = spark.read.csv(str(csv), header=True).select(
+        F.col("Image Index").alias("file"), F.col("Finding Labels").cast("int").alias("truth"))
     labelled = (df.withColumn("label", F.regexp_extract("origin", r"digit-(\d)-\d+\.", 1).cast("int"))
-                .withColumn("file", F.regexp_extract("origin", r"([^/]+)$", 1)))
+                .withColumn("file", F.element_at(F.split("origin", "/"), -1)))
     joined = labelled.join(truth, "file").select("label", "truth").collect()
     assert len(joined) == N_COLOR + N_GRAY and all(r.label == r.truth for r in joined)
 
@@ -98,11 +103,29 @@ def test_resize_codec_glob_and_recursion(spark, folder):
 
 
 def test_invalid_files_fail_the_job_naming_the_file(spark, folder):
+    import keras
+
+    from zooapi import engine
+    from zooapi.feature.image import ImageMatToTensor
+
     root, _, _ = folder
     df = NNImageReader.readImages(str(root / CORRUPT[0]), spark, drop_invalid=False)
     with pytest.raises(Exception, match=r"ValueError: Cannot decode image file '[^']*broken-0\.png'") as info:
-        df.count()
+        df.count()  # Spark's own action: a PythonException carrying the worker's ValueError
     assert "drop_invalid=True" in str(info.value)
+
+    # Through zooapi, the worker's ValueError reaches the caller as a ValueError.
+    everything = NNImageReader.readImages(str(root), spark, image_codec=1, drop_invalid=False).withColumn(
+        "label", F.lit(1))
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    bad_file = r"Cannot decode image file '[^']*(broken-0\.png|truncated-1\.jpg)'"
+    with pytest.raises(ValueError, match=bad_file):
+        engine.fit(model, everything, "image", "label", epochs=1, num_workers=1, verbose=0,
+                   feature_preprocessing=ImageMatToTensor())
+    with pytest.raises(ValueError, match=bad_file):
+        engine.evaluate(model, everything, "image", "label", feature_preprocessing=ImageMatToTensor())
 
 
 def test_bad_arguments_are_refused(spark, folder):

@@ -8,7 +8,7 @@ from zooapi.nnframes import (
     ArrayToTensor, ChainedPreprocessing, MLlibVectorToTensor, NNClassifier, NNClassifierModel, NNEstimator,
     NNModel, ScalarToTensor, SeqToTensor,
 )
-from zooapi.nnframes.persistence import preprocessing_from_json, preprocessing_to_json
+from zooapi.feature.preprocessing import preprocessing_from_json, preprocessing_to_json
 
 
 def small_model():

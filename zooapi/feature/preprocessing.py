@@ -1,6 +1,11 @@
-"""Converters from decoded column batches to model tensors, with Analytics
-Zoo's names. Each is a function of a NumPy batch (applied on the workers)
-and saves as JSON with the stage that uses it.
+"""Preprocessing: functions of a NumPy batch, applied on the workers, that save
+as JSON. Holds the base class, Analytics Zoo's converters (batches of
+column values to model tensors), the registry of JSON-savable classes and
+the JSON round trip that the Spark ML stages use.
+
+Preprocessing saves as JSON when it is a registered class or a Keras layer.
+Any other Python function is pickled, and loading it runs code: as with
+Keras' `safe_mode`, that needs `keras.config.enable_unsafe_deserialization()`.
 
 Example:
     >>> import numpy as np
@@ -10,9 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Sequence
 
 import numpy as np
+from pyspark import cloudpickle
 
 
 class Preprocessing:
@@ -90,14 +97,10 @@ class ChainedPreprocessing(Preprocessing):
         return batch
 
     def get_config(self) -> dict[str, Any]:
-        from zooapi.nnframes.persistence import preprocessing_to_json
-
         return {"steps": [preprocessing_to_json(s) for s in self.steps]}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "ChainedPreprocessing":
-        from zooapi.nnframes.persistence import preprocessing_from_json
-
         return cls([preprocessing_from_json(s) for s in config["steps"]])
 
 
@@ -131,3 +134,74 @@ def register_preprocessing(cls: type) -> type:
             f"Received: {cls.__module__}.{cls.__qualname__}")
     BUILT_IN[cls.__name__] = cls
     return cls
+
+
+def unsafe_deserialization_enabled() -> bool:
+    """Whether the user opted in to loading code (`keras.config.enable_unsafe_deserialization()`)."""
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib.in_safe_mode() is False
+
+
+def preprocessing_to_json(fn: Any) -> dict[str, Any] | None:
+    """A JSON-able spec of `fn`: a registered class's config, a Keras layer's
+    config, or (for any other callable) its cloudpickle in base64.
+
+    Example:
+        >>> preprocessing_to_json(ScalarToTensor())["class"]
+        'ScalarToTensor'
+    """
+    import keras
+
+    if fn is None:
+        return None
+    if type(fn).__name__ in BUILT_IN and type(fn) is BUILT_IN[type(fn).__name__]:
+        return {"kind": "zooapi", "class": type(fn).__name__, "module": type(fn).__module__,
+                "config": fn.get_config()}
+    if isinstance(fn, keras.layers.Layer):
+        return {"kind": "keras", "config": keras.saving.serialize_keras_object(fn)}
+    return {"kind": "pickle", "data": base64.b64encode(cloudpickle.dumps(fn)).decode()}
+
+
+def _registered_class(spec: dict[str, Any]) -> type:
+    """The registered class a "zooapi" spec names. Classes registered outside
+    `zooapi.feature.preprocessing` (e.g. `zooapi.feature.image`) register on import, so
+    their module (saved in the spec) is imported first; only `zooapi.*`
+    modules are imported, never a module named by an arbitrary file."""
+    import importlib
+
+    name, module = spec["class"], spec.get("module")
+    if name not in BUILT_IN:
+        # Specs written before the module was saved name only the class.
+        if not (isinstance(module, str) and module.split(".")[0] == "zooapi"):
+            module = "zooapi.feature.image"
+        importlib.import_module(module)
+    if name not in BUILT_IN:
+        raise ValueError(
+            f"Unknown zooapi preprocessing class '{name}' (module {module!r}); expected one of "
+            f"{sorted(BUILT_IN)}. Import the module that defines it before loading.")
+    return BUILT_IN[name]
+
+
+def preprocessing_from_json(spec: dict[str, Any] | None) -> Any:
+    """The preprocessing a `preprocessing_to_json` spec describes. A pickled
+    function loads only after `keras.config.enable_unsafe_deserialization()`.
+
+    Example:
+        >>> preprocessing_from_json(preprocessing_to_json(ArrayToTensor([2, 2])))
+        ArrayToTensor(shape=[2, 2])
+    """
+    import keras
+
+    if spec is None:
+        return None
+    if spec["kind"] == "zooapi":
+        return _registered_class(spec).from_config(spec["config"])
+    if spec["kind"] == "keras":
+        return keras.saving.deserialize_keras_object(spec["config"])
+    if not unsafe_deserialization_enabled():
+        raise ValueError(
+            "This stage's preprocessing is a pickled Python function, and loading it would run "
+            "code from the file. If you trust the file, call "
+            "`keras.config.enable_unsafe_deserialization()` first.")
+    return cloudpickle.loads(base64.b64decode(spec["data"]))
