@@ -17,8 +17,8 @@ N_CLASSES = 10
 SEED = 0
 
 
-def spark_session(app: str):
-    """`local[2]` through zooapi, with a driver heap large enough to cache 1M rows.
+def spark_session(app: str, cores: int = 2):
+    """`local[cores]` through zooapi, with a driver heap large enough to cache 1M rows.
 
     `spark.driver.memory` must reach the JVM's launch; `init_nncontext` starts
     the JVM before applying its `conf`, so the heap is set on the command line.
@@ -26,7 +26,7 @@ def spark_session(app: str):
     os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--driver-memory 4g pyspark-shell")
     import zooapi
 
-    return zooapi.init_nncontext(app, master="local[2]")
+    return zooapi.init_nncontext(app, master=f"local[{cores}]")
 
 
 def make_data(rows: int) -> tuple[np.ndarray, np.ndarray]:
