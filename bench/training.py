@@ -10,9 +10,12 @@ of a fixed random linear map) on Spark `local[2]`, with 1 and 2 workers, and
   2-partition DataFrame to 1);
 - steady state: the best epoch among epochs 2.. (zooapi's per-epoch log
   lines on `zooapi.engine.training`; a timing callback for `model.fit`);
-- the peak resident memory (VmHWM, which counts the touched pages of the
-  memory-mapped spill files) of each `zooapi.worker.trainer` process, found
-  by polling /proc, beside the size of its partition's features.
+- the peak resident memory of each `zooapi.worker.trainer` process, found by
+  polling /proc, beside the size of its partition's features: VmHWM (all
+  resident pages, including the touched pages of the memory-mapped spill
+  files, which the kernel can drop under memory pressure) and the largest
+  RssAnon seen (private memory, which it cannot): a partition larger than
+  free memory trains as long as the private part fits.
 
 Run: `python bench/training.py` (or `--quick` for a smoke run, `--rows N`).
 """
@@ -52,10 +55,11 @@ class EpochLog(logging.Handler):
 
 class TrainerMemory:
     """Polls /proc for this process's `zooapi.worker.trainer` descendants and
-    keeps the largest VmHWM (peak RSS, kB) seen for each."""
+    keeps the largest VmHWM (peak RSS, kB) and RssAnon (private resident
+    memory, kB) seen for each."""
 
     def __init__(self, interval: float = 0.1):
-        self.interval, self.peak_kb = interval, {}
+        self.interval, self.peak_kb, self.anon_kb = interval, {}, {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -74,9 +78,10 @@ class TrainerMemory:
                     status = open(f"/proc/{pid}/status").read()
                 except OSError:
                     continue
-                match = re.search(r"VmHWM:\s+(\d+) kB", status)
-                if match:
-                    self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), int(match[1]))
+                for name, peaks in (("VmHWM", self.peak_kb), ("RssAnon", self.anon_kb)):
+                    match = re.search(rf"{name}:\s+(\d+) kB", status)
+                    if match:
+                        peaks[pid] = max(peaks.get(pid, 0), int(match[1]))
 
     @staticmethod
     def _trainers() -> list[int]:
@@ -125,7 +130,8 @@ def keras_fit(x, y, epochs: int) -> tuple[float, list[float], float]:
 
 
 def zooapi_fit(df, epochs: int, workers: int):
-    """Wall seconds, per-epoch (samples, seconds), final accuracy and trainer peaks (MiB)."""
+    """Wall seconds, per-epoch (samples, seconds), final accuracy, trainer
+    peak RSS and peak private RSS (MiB)."""
     from zooapi import engine
 
     model, log = mlp(compiled=True), EpochLog()
@@ -141,7 +147,8 @@ def zooapi_fit(df, epochs: int, workers: int):
     finally:
         logger.removeHandler(log)
     peaks = sorted(kb / 1024 for kb in memory.peak_kb.values())
-    return seconds, [(s, t) for _, s, t in sorted(log.epochs)], history.history["accuracy"][-1], peaks
+    private = sorted(kb / 1024 for kb in memory.anon_kb.values())
+    return seconds, [(s, t) for _, s, t in sorted(log.epochs)], history.history["accuracy"][-1], peaks, private
 
 
 def start_python_workers(df) -> None:
@@ -172,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ratios = []
     for workers in (1, 2):
-        wall, logged, accuracy, peaks = zooapi_fit(df, epochs, workers)
+        wall, logged, accuracy, peaks, private = zooapi_fit(df, epochs, workers)
         if workers == 1:
-            peaks_1 = peaks
+            peaks_1, private_1 = peaks, private
         e2e = rows * epochs / wall
         if not logged:
             raise RuntimeError("engine.fit logged no '[Epoch i ...] Trained N records in S seconds' lines on zooapi.engine.training")
@@ -184,13 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<9} end to end {e2e:>10,.0f} samples/s ({wall:.2f} s), "
               f"steady {steady:>10,.0f} samples/s, accuracy {accuracy:.3f}")
         print(f"{label:<9} trainer peak RSS (VmHWM) "
-              f"{', '.join(f'{p:.0f}' for p in peaks) or 'not seen'} MiB; "
+              f"{', '.join(f'{p:.0f}' for p in peaks) or 'not seen'} MiB, of it private (RssAnon) "
+              f"{', '.join(f'{p:.0f}' for p in private) or 'not seen'} MiB; "
               f"features per partition {partition_mib:.0f} MiB")
         ratios.append((workers, e2e / ref_e2e, steady / ref_steady))
     # Memory must not grow with epochs: the same 1-worker fit for 1 epoch.
-    one_epoch_peaks = zooapi_fit(df, 1, 1)[3]
-    print(f"1 worker  trainer peak RSS after 1 epoch {max(one_epoch_peaks or [0]):.0f} MiB, "
-          f"after {epochs} epochs {max(peaks_1 or [0]):.0f} MiB")
+    one_epoch_peaks, one_epoch_private = zooapi_fit(df, 1, 1)[3:]
+    print(f"1 worker  trainer peak RSS after 1 epoch {max(one_epoch_peaks or [0]):.0f} MiB "
+          f"(private {max(one_epoch_private or [0]):.0f}), after {epochs} epochs "
+          f"{max(peaks_1 or [0]):.0f} MiB (private {max(private_1 or [0]):.0f})")
     spark.stop()
 
     for workers, e2e, steady in ratios:

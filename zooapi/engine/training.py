@@ -35,14 +35,35 @@ def default_parallelism(spark) -> int:
     return max(1, spark.sparkContext.defaultParallelism)
 
 
+def _barrier_ready(data, num_workers: int) -> bool:
+    """Whether `data` can feed a barrier stage of `num_workers` tasks as it is.
+
+    Spark refuses a barrier stage in which an RDD has another partition count
+    than the stage's last one (SPARK-24820: a `coalesce`, a `union`...), so
+    walk the RDDs of the last stage (narrow dependencies, up to the shuffles)."""
+    try:
+        pending = [data._jdf.queryExecution().toRdd()]
+    except Exception:  # no JVM DataFrame (Spark Connect): cannot tell
+        return False
+    while pending:
+        rdd = pending.pop()
+        if rdd.getNumPartitions() != num_workers:
+            return False
+        dependencies = rdd.dependencies()
+        for i in range(dependencies.size()):
+            dependency = dependencies.apply(i)
+            if dependency.getClass().getSimpleName() != "ShuffleDependency":
+                pending.append(dependency.rdd())
+    return True
+
+
 def _training_data(df, columns: list[str], validation_df, num_workers: int):
     from pyspark.sql import functions as F
 
     data = df.select(*columns)
     if validation_df is None:
-        # A barrier stage refuses a coalesce (its parent would have another
-        # partition count: SPARK-24820), so any other count means a shuffle.
-        return data if data.rdd.getNumPartitions() == num_workers else data.repartition(num_workers)
+        # Reuse the partitions as they are when Spark allows it: no shuffle.
+        return data if _barrier_ready(data, num_workers) else data.repartition(num_workers)
     types = {f.name: f.dataType for f in data.schema.fields}
     val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
     both = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(

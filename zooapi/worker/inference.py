@@ -8,6 +8,7 @@ TensorFlow works on the one before it.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import threading
@@ -117,6 +118,12 @@ def cached_model(key: str, broadcast, threads: int) -> LoadedModel:
             return _MODEL_CACHE[key]
     _set_threads(threads)
     loaded = LoadedModel(broadcast.value.load(compile=True))
+    # PySpark's daemon runs a full gc.collect() after every task of a reused
+    # worker; with TensorFlow's objects in the heap that took ~165 ms a task
+    # here (more than the work of a small task). Freezing moves what exists
+    # now (TensorFlow, this model) out of the collector's reach; an evicted
+    # model stays in memory only if it holds reference cycles.
+    gc.freeze()
     with _CACHE_LOCK:
         _MODEL_CACHE[key] = loaded
         while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:

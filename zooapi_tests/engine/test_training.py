@@ -52,6 +52,21 @@ def test_training_twice_in_a_row_continues_from_the_trained_weights(spark, digit
     assert int(model.optimizer.iterations.numpy()) == 2 * 2 * int(np.ceil(600 / 32))
 
 
+def test_a_coalesced_frame_with_the_worker_count_trains(spark, digits):
+    from zooapi.engine.training import _barrier_ready
+
+    x, y = digits
+    whole = digits_frame(spark, x[:400], y[:400]).repartition(2)
+    assert _barrier_ready(whole, 2)  # partitions used as they are: no extra shuffle
+    coalesced = digits_frame(spark, x[:400], y[:400]).repartition(4).coalesce(2)
+    # Spark refuses a coalesce in a barrier stage (SPARK-24820); the engine shuffles first.
+    assert coalesced.rdd.getNumPartitions() == 2 and not _barrier_ready(coalesced, 2)
+    model = mlp()
+    before = model.get_weights()[0].copy()
+    engine.fit(model, coalesced, "features", "label", batch_size=64, epochs=1, num_workers=2, verbose=0)
+    assert not np.allclose(before, model.get_weights()[0])
+
+
 def test_a_partition_smaller_than_one_batch_still_trains(spark, digits):
     x, y = digits
     df = digits_frame(spark, x[:7], y[:7]).repartition(3)  # more partitions than workers
