@@ -92,12 +92,24 @@ class SpillReader:
                 self.tensors.append(table.column("v"))
 
     def take(self, indices: np.ndarray) -> list[np.ndarray]:
+        """The rows at `indices`, in that order. The files are read in
+        ascending row order (sequential reads of the memory map) and the rows
+        then put back in the order asked for."""
+        indices = np.asarray(indices)
+        ascending = indices.size < 2 or bool(np.all(indices[1:] >= indices[:-1]))
+        order = None if ascending else np.argsort(indices, kind="stable")
+        reads = indices if ascending else indices[order]
         out = []
         for t in self.tensors:
             if isinstance(t, np.ndarray):
-                out.append(np.asarray(t[indices]))
+                rows = np.asarray(t[reads])
             else:
-                out.append(t.take(pa.array(indices)).to_numpy(zero_copy_only=False))
+                rows = t.take(pa.array(reads)).to_numpy(zero_copy_only=False)
+            if order is not None:
+                restored = np.empty_like(rows)
+                restored[order] = rows
+                rows = restored
+            out.append(rows)
         return out
 
     def slice(self, start: int, stop: int) -> list[np.ndarray]:

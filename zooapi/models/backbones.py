@@ -91,7 +91,7 @@ def check_weights(weights: Any, custom: bool) -> str | None:
         if value.endswith(WEIGHT_SUFFIXES) and os.path.isfile(value):
             return value
     raise ValueError(
-        "Received an invalid value for `weights`, expected 'imagenet' (keras.applications' ImageNet "
+        "Received an invalid value for `weights`, expected 'auto', 'imagenet' (keras.applications' ImageNet "
         "weights, from ~/.keras/models/ or downloaded), None (random initialisation; a keras.Model "
         f"keeps its own), or the path of an existing local weights file ({', '.join(WEIGHT_SUFFIXES)}). "
         f"Received: weights={weights!r}")

@@ -146,10 +146,27 @@ class InferenceJob:
     label_preprocessing: Any = None
 
 
+# Arrow bytes decoded at once. Spark sends up to maxRecordsPerBatch rows per
+# record batch: 10,000 images of 224x224x3 would decode to 6 GB of float32.
+DECODE_BYTES = 64 << 20
+
+
+def bounded_slices(batch: pa.RecordBatch, batch_size: int, budget: int = DECODE_BYTES) -> Iterator[pa.RecordBatch]:
+    """`batch` as zero-copy slices of about `budget` bytes (never fewer rows
+    than `batch_size`, and the whole batch when it fits)."""
+    rows = batch.num_rows
+    step = max(batch_size, budget // max(1, batch.nbytes // max(rows, 1)))
+    if step >= rows:
+        yield batch
+        return
+    for start in range(0, rows, step):
+        yield batch.slice(start, step)
+
+
 def _decoded(job: InferenceJob, batches: Iterator[pa.RecordBatch], with_labels: bool):
-    """(batch, inputs, labels) per record batch, decoded one batch ahead."""
+    """(batch, inputs, labels) per slice of a record batch, decoded one ahead."""
     offset = 0
-    for batch in batches:
+    for batch in (part for whole in batches for part in bounded_slices(whole, job.batch_size)):
         if batch.num_rows == 0:
             yield batch, None, None
             continue

@@ -19,7 +19,7 @@ class IndexStream:
     Example:
         >>> s = IndexStream(rows=5, shuffle=False, seed=0, rank=0)
         >>> s.next(7).tolist()
-        [0, 0, 1, 1, 2, 3, 4]
+        [0, 1, 2, 3, 4, 0, 1]
     """
 
     def __init__(self, rows: int, shuffle: bool, seed: int, rank: int):
@@ -46,7 +46,9 @@ class IndexStream:
             parts.append(self.order[self.pos:self.pos + take])
             self.pos += take
             k -= take
-        return np.sort(np.concatenate(parts))  # sorted: sequential reads of the memory map
+        # In drawn order: a batch must be a random sample, not a run of
+        # neighbouring rows (sorted input would give one-class batches).
+        return np.concatenate(parts)
 
 
 def plan_chunks(first_iteration: int, count: int, per_call: int, periods: Iterable[int]) -> list[int]:

@@ -17,6 +17,10 @@ def test_spilled_batches_read_back_memory_mapped(tmp_path):
     np.testing.assert_array_equal(y, [1, 4])
     assert list(s) == ["b", "e"]
     assert [len(t) for t in r.slice(3, 99)] == [2, 2, 2]
+    x, y, s = r.take(np.array([4, 0, 2, 0]))  # any order, repeats allowed
+    np.testing.assert_array_equal(y, [4, 0, 2, 0])
+    np.testing.assert_array_equal(x, [[8, 9], [0, 1], [4, 5], [0, 1]])
+    assert list(s) == ["e", "a", "c", "a"]
 
 
 def test_rows_of_another_shape_in_a_later_batch_are_refused(tmp_path):
@@ -24,3 +28,4 @@ def test_rows_of_another_shape_in_a_later_batch_are_refused(tmp_path):
     w.append([np.zeros((3, 2))])
     with pytest.raises(ValueError, match=r"column 'x' has rows of shape \(3,\) from row 3 of its partition on"):
         w.append([np.zeros((1, 3))])
+

@@ -1,0 +1,179 @@
+"""Images of any size and channel count, brought to the one shape a model
+takes, on the workers.
+
+zooapi's feed stacks a batch of Spark images into one `(n, h, w, c)` array,
+so every image in a batch must have the same size and channels. Image
+folders rarely do (the NIH chest X-rays are mostly grayscale, some RGBA, some
+another size). `resize_images` converts, inside `mapInArrow`, each image that
+differs from the target: alpha dropped, grayscale repeated to 3 channels (or
+color to luminance for 1), then resized with Pillow's bilinear filter
+(antialiased when shrinking, as `NNImageReader`'s `resize_*` options). Images
+that already match are passed through untouched. The result stays in Spark's
+image schema (BGR bytes), so nothing else changes.
+
+Example:
+    >>> from zooapi.models import resize_images  # doctest: +SKIP
+    >>> resize_images(df, "image", 224, 224).select("image.height", "image.width").distinct().show()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["resize_images"]
+
+_MODES = {1: 0, 3: 16, 4: 24}  # nChannels -> OpenCV type code (8-bit)
+
+
+def _image_type() -> pa.DataType:
+    return pa.struct([
+        pa.field("origin", pa.string()), pa.field("height", pa.int32(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False), pa.field("nChannels", pa.int32(), nullable=False),
+        pa.field("mode", pa.int32(), nullable=False), pa.field("data", pa.binary(), nullable=False)])
+
+
+def conform_pixels(pixels: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """One `(h, w, c)` uint8 image in OpenCV byte order (BGR, BGRA or gray)
+    as `(height, width, channels)` uint8, same byte order.
+
+    Example:
+        >>> conform_pixels(np.zeros((4, 6, 4), np.uint8), 2, 3, 3).shape
+        (2, 3, 3)
+    """
+    from PIL import Image
+
+    c = pixels.shape[2]
+    if channels == 1 and c >= 3:
+        gray = Image.fromarray(np.ascontiguousarray(pixels[..., 2::-1])).convert("L")  # luminance of RGB
+        pixels = np.asarray(gray)[..., None]
+    elif c == 4:
+        pixels = pixels[..., :3]
+    if pixels.shape[:2] != (height, width):
+        image = Image.fromarray(np.ascontiguousarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels))
+        pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
+        pixels = pixels.reshape(height, width, -1)
+    if channels == 3 and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels, dtype=np.uint8)
+
+
+def conform_column(column: str, arr: pa.Array, height: int, width: int, channels: int,
+                   offset: int = 0) -> pa.Array:
+    """An Arrow column of Spark images with every image as `(height, width,
+    channels)`; the column itself when they all are. Nulls stay null."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.ones(n, bool)
+    dims = np.stack([arr.field(f).to_numpy(zero_copy_only=False) for f in ("height", "width", "nChannels", "mode")],
+                    1) if n else np.zeros((0, 4), np.int32)
+    target = np.array([height, width, channels, _MODES[channels]])
+    redo = valid & (dims != target).any(1)
+    if not redo.any():
+        return arr
+    data = arr.field("data")
+    out_data: list[bytes | None] = []
+    for i in range(n):
+        if not valid[i]:
+            out_data.append(b"")
+            continue
+        raw = data[i].as_py()
+        if not redo[i]:
+            out_data.append(raw)
+            continue
+        h, w, c, mode = (int(v) for v in dims[i])
+        if mode not in _MODES.values() or c not in _MODES:
+            raise ValueError(
+                f"Column '{column}' has an image of OpenCV mode {mode} with {c} channel(s) at row {offset + i} "
+                "of its partition; expected 8-bit images (mode 0, 16 or 24: 1, 3 or 4 channels) to resize.")
+        if len(raw) != h * w * c:
+            raise ValueError(
+                f"Column '{column}' has {len(raw)} bytes of image data at row {offset + i} of its partition; "
+                f"expected height*width*nChannels = {h}*{w}*{c} = {h * w * c}.")
+        pixels = np.frombuffer(raw, np.uint8).reshape(h, w, c)
+        out_data.append(conform_pixels(pixels, height, width, channels).tobytes())
+    rows = [np.where(redo, v, d) for v, d in zip(target, dims.T)]
+    fields = [arr.field("origin")] + [pa.array(r.astype(np.int32), pa.int32()) for r in rows]
+    fields.append(pa.array(out_data, pa.binary()))
+    mask = pa.array(~valid) if arr.null_count else None
+    return pa.StructArray.from_arrays(fields, fields=list(_image_type()), mask=mask)
+
+
+def resize_partition(batches: Iterator[pa.RecordBatch], column: str, output_col: str, height: int, width: int,
+                     channels: int) -> Iterator[pa.RecordBatch]:
+    """Runs on the workers: each batch with `output_col` holding the conformed
+    images (replacing `column` when they are the same name)."""
+    offset = 0
+    for batch in batches:
+        images = conform_column(column, batch.column(column), height, width, channels, offset)
+        offset += batch.num_rows
+        if output_col == column:
+            index = batch.schema.get_field_index(column)
+            yield batch.set_column(index, column, images)
+        else:
+            yield batch.append_column(output_col, images)
+
+
+def check_image_column(df: "DataFrame", column: Any, argument: str) -> str:
+    """`column` when `df` has it and it is Spark's image struct."""
+    from zooapi.feed.columns import IMAGE_FIELDS
+
+    if not isinstance(column, str):
+        raise TypeError(f"Received an invalid value for `{argument}`, expected the name of an image column. "
+                        f"Received: {argument}={column!r}")
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    if column not in fields:
+        raise ValueError(f"Column '{column}' (`{argument}`) is not in the DataFrame. Its columns are: "
+                         f"{', '.join(fields)}.")
+    dtype = fields[column]
+    if not (hasattr(dtype, "names") and tuple(dtype.names) == IMAGE_FIELDS):
+        raise TypeError(
+            f"Column '{column}' (`{argument}`) has type {dtype.simpleString()}; expected Spark's image struct "
+            f"({', '.join(IMAGE_FIELDS)}), as `NNImageReader.readImages` or spark.read.format('image') give.")
+    return column
+
+
+def resize_images(df: "DataFrame", input_col: str, height: int, width: int, channels: int = 3,
+                  output_col: str | None = None) -> "DataFrame":
+    """Every image of `input_col` as `(height, width, channels)`, converted on
+    the workers where it differs.
+
+    Args:
+        df: a DataFrame with a column in Spark's image schema.
+        input_col: that column.
+        height: the target height.
+        width: the target width.
+        channels: 3 (BGR) or 1 (grayscale).
+        output_col: the column to write; default `input_col` (replaced).
+
+    Returns:
+        The DataFrame (lazy) with every other column unchanged.
+
+    Example:
+        >>> small = resize_images(df, "image", 96, 96, output_col="small")  # doctest: +SKIP
+    """
+    from pyspark.sql import types as T
+
+    check_image_column(df, input_col, "input_col")
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"Received an invalid value for `{name}`, expected a positive integer. "
+                             f"Received: {name}={value!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"Received an invalid value for `channels`, expected 1 or 3. Received: channels={channels!r}")
+    output_col = input_col if output_col is None else output_col
+    if output_col != input_col and output_col in df.columns:
+        raise ValueError(f"Column '{output_col}' already exists in the DataFrame; choose another `output_col`.")
+    image_type = df.schema[input_col].dataType
+    if output_col == input_col:
+        schema = df.schema
+    else:
+        schema = T.StructType(df.schema.fields + [T.StructField(output_col, image_type, True)])
+    h, w, c = int(height), int(width), int(channels)
+    return df.mapInArrow(lambda batches: resize_partition(batches, input_col, output_col, h, w, c), schema)
