@@ -135,9 +135,11 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
     def _compiled_copy(self):
         if self._initial is None:
             raise ValueError(f"{type(self).__name__} has no model; pass one: {type(self).__name__}(model, ...).")
-        model = self._initial.load(compile=True)
+        # Uncompiled: it is compiled below. Loading the compile state of a model
+        # that never trained makes Keras warn that it skips the optimizer's variables.
+        model = self._initial.load(compile=False)
         config = self.model.get_compile_config() if getattr(self.model, "compiled", False) else None
-        loss = self.loss if self.loss is not None else getattr(model, "loss", None)
+        loss = self.loss if self.loss is not None else getattr(self.model, "loss", None)
         if loss is None:
             raise ValueError(f"{type(self).__name__} needs a loss: pass `loss=` or compile the model with one.")
         from zooapi.optim.metrics import resolve_metrics
