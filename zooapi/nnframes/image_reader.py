@@ -151,7 +151,7 @@ class NNImageReader:
     def readImages(path: str | Sequence[str], spark: "SparkSession", min_partitions: int = 1,
                    resize_height: int = -1, resize_width: int = -1, image_codec: int = -1,
                    recursive: bool = True, path_glob_filter: str | None = None,
-                   drop_invalid: bool = True) -> "DataFrame":
+                   drop_invalid: bool = True, max_partitions: int | None = None) -> "DataFrame":
         """Image files as a DataFrame, decoded on the workers.
 
         The result has two columns: `origin` (the file's URL, as Spark lists
@@ -205,6 +205,13 @@ class NNImageReader:
             path_glob_filter: only files whose name matches this glob, e.g.
                 `"*.png"` (Spark's `pathGlobFilter`).
             drop_invalid: skip unreadable files (True) or fail (False).
+            max_partitions: the most partitions of the result (default:
+                twice the session's default parallelism, and never fewer
+                than `min_partitions`). Spark packs small files into many
+                partitions (it counts 4 MB per file), and each task costs
+                far more than decoding a few small images: measured here,
+                900 small PNGs took 23 s to read in 28 partitions and 2.6 s
+                in 2. Listings with more partitions are merged (no shuffle).
 
         Returns:
             A DataFrame with columns `origin` (string) and `image` (Spark's
@@ -227,6 +234,9 @@ class NNImageReader:
             raise ValueError(f"Received an invalid value for `path`, expected a non-empty path string or a "
                              f"list of them. Received: path={path!r}")
         min_partitions = _check_int("min_partitions", min_partitions, "a positive integer", lambda v: v >= 1)
+        if max_partitions is not None:
+            max_partitions = _check_int("max_partitions", max_partitions, "a positive integer or None",
+                                        lambda v: v >= 1)
         resize_height = _check_int("resize_height", resize_height, "a positive integer or -1", lambda v: v >= 1 or v == -1)
         resize_width = _check_int("resize_width", resize_width, "a positive integer or -1", lambda v: v >= 1 or v == -1)
         if (resize_height > 0) != (resize_width > 0):
@@ -242,9 +252,12 @@ class NNImageReader:
             reader = reader.option("pathGlobFilter", path_glob_filter)
         files = reader.load(paths if len(paths) > 1 else paths[0]).select("path", "content")
         partitions = files.rdd.getNumPartitions()
+        most = max(min_partitions, max_partitions or 2 * spark.sparkContext.defaultParallelism)
         if partitions < min_partitions:
-            files = files.repartition(min_partitions)
-        logger.info("readImages: %s -> %d partition(s), codec %s, resize %s", paths, max(partitions, min_partitions),
+            files, partitions = files.repartition(min_partitions), min_partitions
+        elif partitions > most:
+            files, partitions = files.coalesce(most), most
+        logger.info("readImages: %s -> %d partition(s), codec %s, resize %s", paths, partitions,
                     _CODECS[image_codec], (resize_height, resize_width) if resize_height > 0 else "none")
 
         dropped = spark.sparkContext.accumulator(0) if drop_invalid else None

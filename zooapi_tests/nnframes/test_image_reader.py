@@ -102,6 +102,17 @@ def test_resize_codec_glob_and_recursion(spark, folder):
     assert top_level.count() == sum(1 for p in root.iterdir() if p.name.startswith("digit-"))
 
 
+def test_small_files_are_packed_into_at_most_max_partitions(spark, folder):
+    root, _, _ = folder
+    listed = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(root))
+    assert listed.rdd.getNumPartitions() > 1  # Spark's own packing of these small files
+    packed = NNImageReader.readImages(str(root), spark, max_partitions=1)
+    assert packed.rdd.getNumPartitions() == 1 and packed.count() == N_COLOR + N_GRAY
+    assert NNImageReader.readImages(str(root), spark, min_partitions=3, max_partitions=1).rdd.getNumPartitions() >= 3
+    with pytest.raises(ValueError, match="`max_partitions`, expected a positive integer or None. Received: max_partitions=0"):
+        NNImageReader.readImages(str(root), spark, max_partitions=0)
+
+
 def test_invalid_files_fail_the_job_naming_the_file(spark, folder):
     import keras
 
