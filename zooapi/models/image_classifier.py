@@ -49,13 +49,9 @@ def _check_fraction(name: str, value: Any) -> float:
 
 def _check_label_column(df, column: Any, multi_label: bool) -> None:
     from zooapi.feed.columns import column_kind
+    from zooapi.models.multilabel import check_column
 
-    if not isinstance(column, str):
-        raise TypeError(f"Received an invalid value for `label_col`, expected a column name. "
-                        f"Received: label_col={column!r}")
-    if column not in df.columns:
-        raise ValueError(f"Column '{column}' (`label_col`) is not in the DataFrame. Its columns are: "
-                         f"{', '.join(df.columns)}.")
+    check_column(df, column, "label_col")
     dtype = df.schema[column].dataType
     kind = column_kind(column, dtype)
     if kind not in (("array", "vector") if multi_label else ("scalar",)):

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 HANDLE_INVALID = ("error", "skip", "ignore")
 
 
-def _check_column(df: "DataFrame", column: Any, argument: str) -> str:
+def check_column(df: "DataFrame", column: Any, argument: str) -> str:
+    """`column` when it names a column of `df`; else a TypeError/ValueError naming `argument`."""
     if not isinstance(column, str):
         raise TypeError(f"Received an invalid value for `{argument}`, expected a column name. "
                         f"Received: {argument}={column!r}")
@@ -45,7 +46,7 @@ def _check_column(df: "DataFrame", column: Any, argument: str) -> str:
 def _check_string_column(df: "DataFrame", column: Any, argument: str) -> str:
     from pyspark.sql import types as T
 
-    _check_column(df, column, argument)
+    check_column(df, column, argument)
     dtype = df.schema[column].dataType
     if not isinstance(dtype, T.StringType):
         raise TypeError(f"Column '{column}' (`{argument}`) has type {dtype.simpleString()}; expected a string of "
@@ -190,7 +191,7 @@ def per_class_auc(df: "DataFrame", class_names: Sequence[str], label_col: str = 
                          f"Received: class_names={class_names!r}")
 
     def values(column: str, argument: str):
-        _check_column(df, column, argument)
+        check_column(df, column, argument)
         dtype = df.schema[column].dataType
         if isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.NumericType):
             return F.col(column)
