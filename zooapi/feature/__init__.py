@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from zooapi.feature import augment, image, preprocessing
+from zooapi.feature import augment, image, image_files, preprocessing
 from zooapi.feature.augment import (
     ImageBrightness,
     ImageContrast,
@@ -27,7 +27,9 @@ from zooapi.feature.image import (
     ImageMatToTensor,
     ImageResize,
 )
+from zooapi.feature.image_files import ImageBytesToMat
 from zooapi.feature.preprocessing import ChainedPreprocessing, Preprocessing, register_preprocessing
 
-__all__ = ["augment", "image", "preprocessing", "ChainedPreprocessing", "Preprocessing", "register_preprocessing",
+__all__ = ["augment", "image", "image_files", "preprocessing", "ChainedPreprocessing", "ImageBytesToMat",
+           "Preprocessing", "register_preprocessing",
            *augment.__all__, *[n for n in image.__all__ if n not in augment.__all__]]

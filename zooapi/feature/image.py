@@ -183,8 +183,11 @@ class ImageChannelNormalize(ImagePreprocessing):
         if arr.shape[-1] not in (3, 4):
             raise ValueError(f"ImageChannelNormalize expects 3 (RGB) or 4 (RGBA) channels in the last axis. "
                              f"Received: a batch of shape {arr.shape}.")
+        mean, std = np.float32(self.mean), np.float32(self.std)
+        if arr.shape[-1] == 3:
+            return (arr - mean) / std
         out = arr.copy()
-        out[..., :3] = (arr[..., :3] - np.float32(self.mean)) / np.float32(self.std)
+        out[..., :3] = (arr[..., :3] - mean) / std
         return out
 
     def get_config(self) -> dict[str, Any]:

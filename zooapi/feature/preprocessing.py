@@ -104,6 +104,13 @@ class ChainedPreprocessing(Preprocessing):
         return cls([preprocessing_from_json(s) for s in config["steps"]])
 
 
+def chain(*steps: Any) -> Any:
+    """The steps that are not None, applied in turn: None for none, the step
+    itself for one, a `ChainedPreprocessing` for more."""
+    present = [s for s in steps if s is not None]
+    return present[0] if len(present) == 1 else ChainedPreprocessing(present) if present else None
+
+
 BUILT_IN = {c.__name__: c for c in (SeqToTensor, ArrayToTensor, MLlibVectorToTensor, ScalarToTensor,
                                     ChainedPreprocessing)}
 

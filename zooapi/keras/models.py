@@ -48,7 +48,7 @@ def _inject_functional(cls: type) -> type:
 
 
 @keras.saving.register_keras_serializable(package="zooapi")
-class Model(keras.Model):
+class Model(keras.Model, _control.TrainingControlMethods):
     """A Keras model that also runs on Spark DataFrames.
 
     Build it as any Keras model: from `inputs` and `outputs` (functional), or
@@ -149,42 +149,6 @@ class Model(keras.Model):
                    "validation_trigger": validation_trigger, "feature_preprocessing": feature_preprocessing,
                    "label_preprocessing": label_preprocessing}
         return _df.fit(self, x, arguments, feature_cols, label_cols, num_workers, seed, control)
-
-    # ---- training control ----------------------------------------------------------------------
-
-    def set_tensorboard(self, log_dir: str, app_name: str) -> None:
-        """Records training (Loss, LearningRate, Throughput per iteration) and
-        validation summaries of DataFrame fits under `log_dir/app_name`."""
-        _control.set_tensorboard(self, log_dir, app_name)
-
-    def get_train_summary(self, tag: str):
-        """`(step, value, wall_time)` rows of a training scalar: "Loss",
-        "LearningRate" or "Throughput"."""
-        return _control.read_summary(self, "train", tag)
-
-    def get_validation_summary(self, tag: str):
-        """`(step, value, wall_time)` rows of a validation scalar ("Loss", or a metric's name)."""
-        return _control.read_summary(self, "validation", tag)
-
-    def set_checkpoint(self, path: str, trigger=None, over_write: bool = True) -> None:
-        """DataFrame fits write checkpoints (weights, optimizer state, position)
-        to `path` when `trigger` fires (default every epoch); `fit(...,
-        resume=True)` continues from the newest, as do retries after a worker
-        failure. `over_write` keeps only the newest."""
-        _control.set_checkpoint(self, path, trigger, over_write)
-
-    def set_gradient_clipping_by_l2_norm(self, max_norm: float) -> None:
-        """Clips each gradient to an L2 norm of `max_norm` (the optimizer's `clipnorm`)."""
-        _control.set_gradient_clipping_by_l2_norm(self, max_norm)
-
-    def set_constant_gradient_clipping(self, min_value: float, max_value: float) -> None:
-        """Clips gradient values to [min_value, max_value] (the optimizer's
-        `clipvalue`, so the range must be symmetric)."""
-        _control.set_constant_gradient_clipping(self, min_value, max_value)
-
-    def clear_gradient_clipping(self) -> None:
-        """Turns gradient clipping off."""
-        _control.clear_gradient_clipping(self)
 
     def evaluate(self, x=None, y=None, *args, feature_cols=None, label_cols=None,
                  num_workers: int | None = None, feature_preprocessing=None, label_preprocessing=None,

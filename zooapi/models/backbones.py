@@ -1,6 +1,7 @@
 """Image backbones for `ImageClassifier`: the `keras.applications` models it
 knows by name, their ImageNet preprocessing as plain Keras layers, and the
-checks on `weights`, `input_shape` and `pooling`.
+checks on `weights`, `input_shape` and `pooling`, and your own Keras model
+as a backbone (`own_backbone`, `own_input_shape`, `cut_at`).
 
 Each `keras.applications` family has its own `preprocess_input`. Here it
 becomes layers inside the model, so images are normalized on the workers
@@ -178,3 +179,63 @@ def preprocessing_layer(mode: str, channels: int = 3):
     layer.build((None, None, None, 3))
     layer.set_weights([np.eye(3, dtype=np.float32)[::-1].copy(), -np.asarray(CAFFE_MEAN_BGR, np.float32)])
     return layer
+
+
+def own_backbone(model, weights: str | None):
+    """The user's Keras model as a backbone: itself, or a copy with `weights` loaded."""
+    import keras
+
+    if weights is None:
+        return model
+    copy = keras.models.clone_model(model)  # the user's model keeps its weights
+    copy.load_weights(weights)
+    return copy
+
+
+def own_input_shape(model, input_shape) -> tuple[int, int, int]:
+    """The (height, width, channels) a user's backbone takes: `input_shape`
+    checked against its input, or its own input shape."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs or len(inputs) != 1:
+        raise ValueError(f"Expected a backbone with one image input (a functional model, or a Sequential "
+                         f"model started with keras.Input). Received: model {model.name!r} with inputs "
+                         f"{inputs!r}.")
+    own = tuple(inputs[0].shape[1:])
+    if input_shape is None:
+        if len(own) != 3 or own[0] is None or own[1] is None:
+            raise ValueError(f"Backbone {model.name!r} takes images of shape {own}; give `input_shape` "
+                             "(height, width, channels) for its open dimensions.")
+        return check_input_shape(own)
+    shape = check_input_shape(input_shape)
+    if len(own) != 3 or any(o is not None and o != s for o, s in zip(own, shape)):
+        raise ValueError(f"Received input_shape={tuple(input_shape)!r}, but backbone {model.name!r} takes "
+                         f"images of shape {own}; expected a shape that fits it.")
+    return shape
+
+
+def cut_at(model, feature_layer: str):
+    """`model` from its input up to the layer `feature_layer`."""
+    import keras
+
+    from zooapi.keras import graph
+
+    check_layer_names(model, [feature_layer], "feature_layer", model.name)
+    cut = graph.new_graph(model, feature_layer)
+    return keras.Model(cut.inputs[0], cut.outputs[0], name=f"{model.name}_to_{feature_layer}")
+
+
+def check_layer_names(model, names: list[str], argument: str, owner: str) -> None:
+    """A ValueError naming `argument` and the closest layer names when a name in `names` is not a layer of `model`."""
+    from zooapi.keras import graph
+
+    known = [layer.name for layer in graph.flattened_layers(model, include_container=True)]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+            raise ValueError(
+                f"Received an invalid value for `{argument}`: backbone {owner!r} has no layer named {name!r}. "
+                f"Close matches: {', '.join(close) if close else 'none'}. `ImageClassifier.layer_names` "
+                "lists every layer.")

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from zooapi.models import backbones as B
 from zooapi.models.image_stages import DEFAULT_IMAGE_BATCH, ImageClassifierModel, ImageFeaturizer
-from zooapi.models.images import check_image_column, resize_images
+from zooapi.models.images import check_image_column, image_input
 from zooapi.nnframes.classifier import NNClassifier
 
 if TYPE_CHECKING:
@@ -142,60 +141,16 @@ class ImageClassifier:
             default_mode = known.preprocessing
         elif isinstance(backbone, keras.Model):
             weights = B.check_weights(None if weights == "auto" else weights, custom=True)
-            net = self._own_backbone(backbone, weights)
-            self.input_shape = self._own_input_shape(net, input_shape)
+            net = B.own_backbone(backbone, weights)
+            self.input_shape = B.own_input_shape(net, input_shape)
             default_mode = "none"
         else:
             raise TypeError(f"Received an invalid value for `backbone`, expected a name ({', '.join(B.BACKBONES)}) "
                             f"or a keras.Model. Received: backbone={backbone!r} of type {type(backbone).__name__}")
-        self.backbone = net if feature_layer is None else self._cut(net, feature_layer)
+        self.backbone = net if feature_layer is None else B.cut_at(net, feature_layer)
         self.weights = weights
         self.preprocessing = default_mode if preprocessing is None else preprocessing
         self.model = self._feature_model(self.backbone)
-
-    # -- construction ----------------------------------------------------
-
-    @staticmethod
-    def _own_backbone(model, weights: str | None):
-        import keras
-
-        if weights is None:
-            return model
-        copy = keras.models.clone_model(model)  # the user's model keeps its weights
-        copy.load_weights(weights)
-        return copy
-
-    @staticmethod
-    def _own_input_shape(model, input_shape) -> tuple[int, int, int]:
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if not inputs or len(inputs) != 1:
-            raise ValueError(f"Expected a backbone with one image input (a functional model, or a Sequential "
-                             f"model started with keras.Input). Received: model {model.name!r} with inputs "
-                             f"{inputs!r}.")
-        own = tuple(inputs[0].shape[1:])
-        if input_shape is None:
-            if len(own) != 3 or own[0] is None or own[1] is None:
-                raise ValueError(f"Backbone {model.name!r} takes images of shape {own}; give `input_shape` "
-                                 "(height, width, channels) for its open dimensions.")
-            return B.check_input_shape(own)
-        shape = B.check_input_shape(input_shape)
-        if len(own) != 3 or any(o is not None and o != s for o, s in zip(own, shape)):
-            raise ValueError(f"Received input_shape={tuple(input_shape)!r}, but backbone {model.name!r} takes "
-                             f"images of shape {own}; expected a shape that fits it.")
-        return shape
-
-    @staticmethod
-    def _cut(model, feature_layer: str):
-        import keras
-
-        from zooapi.keras import graph
-
-        _check_layer_names(model, [feature_layer], "feature_layer", model.name)
-        cut = graph.new_graph(model, feature_layer)
-        return keras.Model(cut.inputs[0], cut.outputs[0], name=f"{model.name}_to_{feature_layer}")
 
     def _feature_model(self, net):
         import keras
@@ -270,8 +225,10 @@ class ImageClassifier:
 
         Args:
             df: a DataFrame with an image column (batch or streaming).
-            input_col: the image column (Spark's image schema, BGR as
-                `NNImageReader` reads it, any size or channel count).
+            input_col: the image column: Spark's image schema (BGR as
+                `NNImageReader` reads it, any size or channel count), or
+                encoded image files (binary, `readImages(...,
+                decode=False)`; decoded where the model runs, the fastest).
             output_col: the new column.
             batch_size: images per forward pass on a worker.
 
@@ -281,7 +238,7 @@ class ImageClassifier:
         Example:
             >>> ImageClassifier("ResNet50").featurize(images, output_col="embedding")  # doctest: +SKIP
         """
-        check_image_column(df, input_col, "input_col")
+        check_image_column(df, input_col, "input_col", encoded=True)
         return self.featurizer(input_col, output_col, batch_size).transform(df)
 
     # -- fine-tune -------------------------------------------------------
@@ -339,7 +296,7 @@ class ImageClassifier:
             if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
                 raise TypeError("Received an invalid value for `freeze_up_to`, expected a layer name, a list of "
                                 f"layer names or None. Received: freeze_up_to={freeze_up_to!r}")
-            _check_layer_names(model, list(names), "freeze_up_to", self.name)
+            B.check_layer_names(model, list(names), "freeze_up_to", self.name)
             graph.freeze_up_to(model, list(names))
         return model
 
@@ -353,8 +310,9 @@ class ImageClassifier:
         training (`NNClassifier`, `num_workers` barrier tasks); `model`
         stays as it was.
 
-        Images are resized on the workers to `input_shape`; frozen layers
-        keep their weights bit for bit.
+        Images are resized on the workers to `input_shape` (encoded files
+        in a binary column are decoded there too, every epoch); frozen
+        layers keep their weights bit for bit.
 
         Args:
             df: the training DataFrame.
@@ -388,9 +346,14 @@ class ImageClassifier:
         from zooapi.engine.training import check_positive_int
 
         frames = [df] if validation_df is None else [df, validation_df]
+        kinds = [check_image_column(frame, input_col, "input_col", encoded=True) for frame in frames]
         for frame in frames:
-            check_image_column(frame, input_col, "input_col")
             _check_label_column(frame, label_col, multi_label)
+        if len(set(kinds)) > 1:
+            what = {"image": "Spark images", "binary": "encoded image files"}
+            raise TypeError(f"Column '{input_col}' (`input_col`) holds {what[kinds[0]]} in `df` but "
+                            f"{what[kinds[1]]} in `validation_df`; expected the same kind in both (read both with "
+                            "the same `decode` setting).")
         names = [] if class_names is None else list(class_names)
         if names and (len(names) != num_classes or not all(isinstance(n, str) for n in names)
                       or len(set(names)) != len(names)):
@@ -405,16 +368,17 @@ class ImageClassifier:
         model = self._head_model(num_classes, multi_label, freeze_up_to, dropout, seed)
         height, width, channels = self.input_shape
         workers = num_workers or max(1, df.sparkSession.sparkContext.defaultParallelism)
-        train = resize_images(df.select(input_col, label_col), input_col, height, width, channels)
+        train, _, decode = image_input(df.select(input_col, label_col), input_col, "input_col", height, width,
+                                       channels)
         params: dict[str, Any] = dict(featuresCol=input_col, labelCol=label_col, batchSize=batch_size,
                                       maxEpoch=epochs, optimMethod=optimizer, numWorkers=workers, seed=seed)
         if validation_df is not None:
-            params["validationDf"] = resize_images(validation_df.select(input_col, label_col), input_col,
-                                                   height, width, channels)
+            params["validationDf"] = image_input(validation_df.select(input_col, label_col), input_col, "input_col",
+                                                 height, width, channels)[0]
         if learning_rate is not None:
             params["learningRate"] = learning_rate
         params["validationMetrics"] = _metrics(multi_label, num_classes)
-        estimator = NNClassifier(model, loss=_loss(multi_label), **params)
+        estimator = NNClassifier(model, loss=_loss(multi_label), feature_preprocessing=decode, **params)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         logger.info("Fine-tuning %s: %d classes%s, %d trainable parameters, %d epochs", model.name, num_classes,
                     " (multi-label)" if multi_label else "", trainable, epochs)
@@ -436,16 +400,3 @@ def _metrics(multi_label: bool, num_classes: int) -> list:
         return [keras.metrics.BinaryAccuracy(name="accuracy"),
                 keras.metrics.AUC(multi_label=True, num_labels=num_classes, name="auc")]
     return ["accuracy"]
-
-
-def _check_layer_names(model, names: list[str], argument: str, owner: str) -> None:
-    from zooapi.keras import graph
-
-    known = [layer.name for layer in graph.flattened_layers(model, include_container=True)]
-    for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-            raise ValueError(
-                f"Received an invalid value for `{argument}`: backbone {owner!r} has no layer named {name!r}. "
-                f"Close matches: {', '.join(close) if close else 'none'}. `ImageClassifier.layer_names` "
-                "lists every layer.")

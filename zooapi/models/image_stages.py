@@ -3,9 +3,12 @@
 `ImageClassifierModel` (a fine-tuned classifier, single- or multi-label).
 
 Both are nnframes stages (`NNModel`, `NNClassifierModel`) whose `featuresCol`
-is an image column in Spark's image schema: it is resized on the workers to
-the model's input (`zooapi.models.images.resize_images`), fed, and dropped,
-so images of any size or channel count work. They save and load as every
+is an image column: Spark's image schema, resized on the workers to the
+model's input (`zooapi.models.images.resize_images`), fed, and dropped, or
+encoded image files (binary, `NNImageReader.readImages(..., decode=False)`),
+decoded to the model's input size by `ImageBytesToMat` in the task that
+feeds the model (the fastest route). Images of any size or channel count
+work. They save and load as every
 nnframes stage, alone or inside a `PipelineModel`.
 
 Example:
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from pyspark.ml.param import TypeConverters
 
-from zooapi.models.images import check_image_column, resize_images
+from zooapi.models.images import image_input
 from zooapi.nnframes.classifier import NNClassifierModel
 from zooapi.nnframes.estimator import NNModel
 from zooapi.nnframes.params import ParamSpec, params_mixin, set_defaults
@@ -42,18 +45,21 @@ def _image_shape(model) -> tuple[int, int, int]:
 
 class _ImageInput:
     """Prediction for a model with one image input: the stage's image column
-    is resized to the model's input on the workers, fed, and dropped."""
+    (Spark images, resized on the workers into a temporary column, or
+    encoded files, decoded to the input's size where they are fed) feeds the
+    model."""
 
     def _predict(self, dataset, prediction_col: str):
         from zooapi import engine
+        from zooapi.feature.preprocessing import chain
 
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no model.")
-        column = check_image_column(dataset, self.getFeaturesCol(), "featuresCol")
         height, width, channels = _image_shape(self.model)
-        images = resize_images(dataset, column, height, width, channels, output_col=_IMAGES)
-        out = engine.predict(self.model, images, _IMAGES, prediction_col=prediction_col,
-                             batch_size=self.getBatchSize(), feature_preprocessing=self.feature_preprocessing)
+        frame, column, decode = image_input(dataset, self.getFeaturesCol(), "featuresCol", height, width, channels,
+                                            output_col=_IMAGES)
+        out = engine.predict(self.model, frame, column, prediction_col=prediction_col, batch_size=self.getBatchSize(),
+                             feature_preprocessing=chain(decode, self.feature_preprocessing))
         return out.drop(_IMAGES)
 
 

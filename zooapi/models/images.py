@@ -120,23 +120,39 @@ def resize_partition(batches: Iterator[pa.RecordBatch], column: str, output_col:
             yield batch.append_column(output_col, images)
 
 
-def check_image_column(df: "DataFrame", column: Any, argument: str) -> str:
-    """`column` when `df` has it and it is Spark's image struct."""
-    from zooapi.feed.columns import IMAGE_FIELDS
+def check_image_column(df: "DataFrame", column: Any, argument: str, encoded: bool = False) -> str:
+    """The kind of `column` of `df`: "image" (Spark's image struct) or, when
+    `encoded` is allowed, "binary" (encoded image files); else a
+    TypeError/ValueError naming `argument`."""
+    from pyspark.sql import types as T
 
-    if not isinstance(column, str):
-        raise TypeError(f"Received an invalid value for `{argument}`, expected the name of an image column. "
-                        f"Received: {argument}={column!r}")
-    fields = {f.name: f.dataType for f in df.schema.fields}
-    if column not in fields:
-        raise ValueError(f"Column '{column}' (`{argument}`) is not in the DataFrame. Its columns are: "
-                         f"{', '.join(fields)}.")
-    dtype = fields[column]
-    if not (hasattr(dtype, "names") and tuple(dtype.names) == IMAGE_FIELDS):
-        raise TypeError(
-            f"Column '{column}' (`{argument}`) has type {dtype.simpleString()}; expected Spark's image struct "
-            f"({', '.join(IMAGE_FIELDS)}), as `NNImageReader.readImages` or spark.read.format('image') give.")
-    return column
+    from zooapi.feed.columns import IMAGE_FIELDS
+    from zooapi.models.multilabel import check_column
+
+    dtype = df.schema[check_column(df, column, argument)].dataType
+    if hasattr(dtype, "names") and tuple(dtype.names) == IMAGE_FIELDS:
+        return "image"
+    if encoded and isinstance(dtype, T.BinaryType):
+        return "binary"
+    raise TypeError(
+        f"Column '{column}' (`{argument}`) has type {dtype.simpleString()}; expected Spark's image struct "
+        f"({', '.join(IMAGE_FIELDS)}), as `NNImageReader.readImages` or spark.read.format('image') give"
+        + (", or binary image files (`readImages(..., decode=False)`)." if encoded else "."))
+
+
+def image_input(df: "DataFrame", column: str, argument: str, height: int, width: int, channels: int,
+                output_col: str | None = None) -> tuple["DataFrame", str, Any]:
+    """How an image column of any size feeds a model input of `(height,
+    width, channels)`: `(frame, column to feed, preprocessing to put first)`.
+    Spark images are resized on the workers into `output_col` (default: in
+    place); encoded files stay as they are and are decoded to the input's
+    size by `ImageBytesToMat` where they are fed."""
+    from zooapi.feature.image_files import ImageBytesToMat
+
+    if check_image_column(df, column, argument, encoded=True) == "binary":
+        return df, column, ImageBytesToMat(height, width, image_codec=0 if channels == 1 else 1)
+    resized = resize_images(df, column, height, width, channels, output_col=output_col)
+    return resized, output_col or column, None
 
 
 def resize_images(df: "DataFrame", input_col: str, height: int, width: int, channels: int = 3,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from zooapi.feature.image_files import IMAGE_CODECS, decode_pixels
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -31,7 +33,6 @@ logger = logging.getLogger(__name__)
 # OpenCV type codes as Spark's ImageSchema.ocvTypes defines them.
 CV_8UC1, CV_8UC3, CV_8UC4 = 0, 16, 24
 _MODES = {1: CV_8UC1, 3: CV_8UC3, 4: CV_8UC4}
-_CODECS = {-1: "unchanged", 0: "grayscale", 1: "color"}
 # Images decoded per output batch: bounds the decoded bytes a task holds at once.
 _ROWS_PER_OUTPUT_BATCH = 64
 
@@ -45,55 +46,23 @@ _IMAGE_FIELDS = [
 ]
 
 
-def _pixels(image: Any, codec: int) -> np.ndarray:
-    """A Pillow image as `(h, w, c)` uint8 in RGB(A) order, per `codec`."""
-    mode = image.mode
-    if codec == 0:
-        image = image.convert("L")
-    elif codec == 1:
-        image = image.convert("RGB")
-    elif mode.startswith("I;16"):
-        # 16-bit grayscale: keep the high byte (Spark's schema here is 8-bit).
-        return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]
-    elif mode in ("1", "L", "I", "F"):
-        image = image.convert("L")
-    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-    elif mode != "RGB":
-        image = image.convert("RGB")
-    pixels = np.asarray(image, dtype=np.uint8)
-    return pixels[..., None] if pixels.ndim == 2 else pixels
-
-
 def decode_image(content: bytes, codec: int = -1, height: int = -1, width: int = -1) -> tuple[np.ndarray, int]:
-    """One encoded image (JPEG, PNG or anything Pillow reads) as Spark stores it.
-
-    Args:
-        content: the file's bytes.
-        codec: OpenCV's `imread` flag: -1 unchanged, 0 grayscale, 1 color.
-        height: resize to this height (with `width`), or -1 to keep the size.
-        width: resize to this width, or -1.
-
-    Returns:
-        `(pixels, mode)`: `pixels` is `(h, w, c)` uint8 in BGR(A) byte
-        order, `mode` the OpenCV type code (0, 16 or 24).
-
-    Raises:
-        Whatever Pillow raises for bytes it cannot decode (`OSError`,
-        `PIL.UnidentifiedImageError`, `SyntaxError`, `ValueError`...).
-    """
-    from PIL import Image
-
-    with Image.open(io.BytesIO(content)) as image:
-        image.load()  # decodes now, so truncated files fail here
-        if height > 0 and width > 0 and image.size != (width, height):
-            if image.mode.startswith("I;16"):
-                image = image.convert("I")
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-        pixels = _pixels(image, codec)
+    """One encoded image as Spark stores it: `(pixels, mode)`, `pixels` the
+    `(h, w, c)` uint8 array in BGR(A) byte order, `mode` the OpenCV type code
+    (0, 16 or 24). Arguments and errors as `zooapi.feature.image_files.decode_pixels`."""
+    pixels = decode_pixels(content, codec, height, width)
     if pixels.shape[2] >= 3:
         pixels = pixels[..., [2, 1, 0] + list(range(3, pixels.shape[2]))]
     return np.ascontiguousarray(pixels), _MODES[pixels.shape[2]]
+
+
+def check_header(content: bytes) -> None:
+    """Raises what Pillow raises when `content` is not an image it can open
+    (reads the header only, not the pixels)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(memoryview(content))) as image:
+        image.size  # noqa: B018
 
 
 def _image_batch(origins: list[str], images: list[tuple[np.ndarray, int]]) -> pa.RecordBatch:
@@ -105,9 +74,23 @@ def _image_batch(origins: list[str], images: list[tuple[np.ndarray, int]]) -> pa
     return pa.RecordBatch.from_arrays([pa.array(origins, pa.string()), struct], ["origin", "image"])
 
 
+def _report_dropped(bad: list[str], dropped) -> None:
+    if bad:
+        logger.warning("Dropped %d unreadable image file(s): %s", len(bad), ", ".join(bad[:10])
+                       + (" ..." if len(bad) > 10 else ""))
+        if dropped is not None:
+            dropped.add(len(bad))
+
+
+def _unreadable(path: str, err: Exception, action: str) -> ValueError:
+    return ValueError(f"Cannot {action} image file '{path}': {type(err).__name__}: {err}. Expected a JPEG, PNG or "
+                      "other Pillow-readable image; pass drop_invalid=True to skip unreadable files.")
+
+
 def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int, width: int,
                      drop_invalid: bool, dropped=None) -> Iterator[pa.RecordBatch]:
-    """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches.
+    """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches,
+    the image decoded into Spark's image struct.
 
     Runs on the workers. An undecodable file is dropped (logged with its name
     and added to the `dropped` accumulator) or, without `drop_invalid`,
@@ -124,18 +107,30 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
                     origins.append(paths[i])
                 except Exception as err:  # Pillow raises many kinds for bad bytes
                     if not drop_invalid:
-                        raise ValueError(
-                            f"Cannot decode image file '{paths[i]}': {type(err).__name__}: {err}. "
-                            "Expected a JPEG, PNG or other Pillow-readable image; pass "
-                            "drop_invalid=True to skip unreadable files.") from err
+                        raise _unreadable(paths[i], err, "decode") from err
                     bad.append(paths[i])
-            if bad:
-                logger.warning("Dropped %d unreadable image file(s): %s", len(bad), ", ".join(bad[:10])
-                               + (" ..." if len(bad) > 10 else ""))
-                if dropped is not None:
-                    dropped.add(len(bad))
+            _report_dropped(bad, dropped)
             if images:
                 yield _image_batch(origins, images)
+
+
+def check_partition(batches: Iterator[pa.RecordBatch], drop_invalid: bool, dropped=None) -> Iterator[pa.RecordBatch]:
+    """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches
+    that keep each file's bytes (zero-copy), once Pillow has read its header.
+    Unreadable files as in `decode_partition`."""
+    for batch in batches:
+        paths, contents = batch.column("path"), batch.column("content")
+        readable = np.ones(batch.num_rows, bool)
+        for i in range(batch.num_rows):
+            try:
+                check_header(contents[i].as_buffer() or b"")
+            except Exception as err:  # Pillow raises many kinds for bad bytes
+                if not drop_invalid:
+                    raise _unreadable(paths[i].as_py(), err, "read") from err
+                readable[i] = False
+        _report_dropped([paths[int(i)].as_py() for i in np.flatnonzero(~readable)], dropped)
+        kept = batch if readable.all() else batch.filter(pa.array(readable))
+        yield pa.RecordBatch.from_arrays([kept.column("path"), kept.column("content")], ["origin", "image"])
 
 
 def _check_int(name: str, value: Any, allowed: str, ok) -> int:
@@ -151,7 +146,8 @@ class NNImageReader:
     def readImages(path: str | Sequence[str], spark: "SparkSession", min_partitions: int = 1,
                    resize_height: int = -1, resize_width: int = -1, image_codec: int = -1,
                    recursive: bool = True, path_glob_filter: str | None = None,
-                   drop_invalid: bool = True, max_partitions: int | None = None) -> "DataFrame":
+                   drop_invalid: bool = True, max_partitions: int | None = None,
+                   decode: bool = True) -> "DataFrame":
         """Image files as a DataFrame, decoded on the workers.
 
         The result has two columns: `origin` (the file's URL, as Spark lists
@@ -171,6 +167,17 @@ class NNImageReader:
         (as in Spark's `image` source). Each file is read whole into memory;
         a task receives `spark.sql.execution.arrow.maxRecordsPerBatch` files
         at a time.
+
+        With `decode=False`, `image` is a binary column holding each file's
+        bytes as they are (JPEG, PNG...): decode them where a model consumes
+        them, with `zooapi.feature.image_files.ImageBytesToMat(height, width)`
+        first in the `feature_preprocessing` chain (`ImageClassifier` and its
+        stages do this themselves for a binary column). Spark then moves the
+        encoded bytes (a 224x224 JPEG is ~15 kB) instead of the pixels (150
+        kB) between the JVM and Python, which is the fastest way from a
+        folder to predictions or training. Pillow still reads every file's
+        header here, so files that are not images follow `drop_invalid`; a
+        file whose pixel data is truncated fails only when it is decoded.
 
         Unreadable files (corrupt, truncated, or not images) follow
         `drop_invalid`. With `True` they are skipped where they are decoded:
@@ -205,6 +212,10 @@ class NNImageReader:
             path_glob_filter: only files whose name matches this glob, e.g.
                 `"*.png"` (Spark's `pathGlobFilter`).
             drop_invalid: skip unreadable files (True) or fail (False).
+            decode: decode into Spark's image struct (True), or keep each
+                file's encoded bytes in a binary `image` column (False;
+                `resize_*` and `image_codec` then belong to
+                `ImageBytesToMat`).
             max_partitions: the most partitions of the result (default:
                 twice the session's default parallelism, and never fewer
                 than `min_partitions`). Spark packs small files into many
@@ -215,7 +226,8 @@ class NNImageReader:
 
         Returns:
             A DataFrame with columns `origin` (string) and `image` (Spark's
-            image struct). Lazy: files are decoded when an action runs.
+            image struct, or binary with `decode=False`). Lazy: files are
+            read when an action runs.
 
         Example:
             >>> df = NNImageReader.readImages("/data/digits", spark, min_partitions=4,
@@ -242,8 +254,15 @@ class NNImageReader:
         if (resize_height > 0) != (resize_width > 0):
             raise ValueError("`resize_height` and `resize_width` must both be positive (resize) or both -1 "
                              f"(keep the size). Received: resize_height={resize_height}, resize_width={resize_width}")
-        image_codec = _check_int("image_codec", image_codec, f"one of {sorted(_CODECS)} ({_CODECS})",
-                                 lambda v: v in _CODECS)
+        image_codec = _check_int("image_codec", image_codec, f"one of {sorted(IMAGE_CODECS)} ({IMAGE_CODECS})",
+                                 lambda v: v in IMAGE_CODECS)
+        if not isinstance(decode, bool):
+            raise TypeError(f"`decode` must be True or False. Received: decode={decode!r}")
+        if not decode and (resize_height > 0 or image_codec != -1):
+            raise ValueError("With decode=False the files stay encoded, so `resize_height`, `resize_width` and "
+                             "`image_codec` do not apply here; give them to ImageBytesToMat(height, width, "
+                             f"image_codec). Received: resize_height={resize_height}, resize_width={resize_width}, "
+                             f"image_codec={image_codec}")
         if path_glob_filter is not None and not isinstance(path_glob_filter, str):
             raise TypeError(f"`path_glob_filter` must be a string or None. Received: {path_glob_filter!r}")
 
@@ -257,13 +276,18 @@ class NNImageReader:
             files, partitions = files.repartition(min_partitions), min_partitions
         elif partitions > most:
             files, partitions = files.coalesce(most), most
-        logger.info("readImages: %s -> %d partition(s), codec %s, resize %s", paths, partitions,
-                    _CODECS[image_codec], (resize_height, resize_width) if resize_height > 0 else "none")
+        logger.info("readImages: %s -> %d partition(s), %s, codec %s, resize %s", paths, partitions,
+                    "decoded" if decode else "encoded", IMAGE_CODECS[image_codec],
+                    (resize_height, resize_width) if resize_height > 0 else "none")
 
         dropped = spark.sparkContext.accumulator(0) if drop_invalid else None
         codec, height, width, drop = image_codec, resize_height, resize_width, bool(drop_invalid)
+        image_type = ImageSchema.imageSchema["image"].dataType if decode else T.BinaryType()
         schema = T.StructType([T.StructField("origin", T.StringType(), True),
-                               T.StructField("image", ImageSchema.imageSchema["image"].dataType, True)])
-        df = files.mapInArrow(lambda batches: decode_partition(batches, codec, height, width, drop, dropped), schema)
+                               T.StructField("image", image_type, True)])
+        if decode:
+            df = files.mapInArrow(lambda batches: decode_partition(batches, codec, height, width, drop, dropped), schema)
+        else:
+            df = files.mapInArrow(lambda batches: check_partition(batches, drop, dropped), schema)
         df.dropped_files = dropped
         return df

@@ -98,11 +98,12 @@ def cluster_few_files(spark_cluster):
     yield from _few_file_partitions(spark_cluster)
 
 
-def read_digits(spark, root: Path):
-    """The folder as (origin, image, label 0-4)."""
+def read_digits(spark, root: Path, decode: bool = True):
+    """The folder as (origin, image, label 0-4): `image` Spark's image struct,
+    or with `decode=False` the PNG files' bytes."""
     from pyspark.sql import functions as F
 
     from zooapi.nnframes import NNImageReader
 
-    return (NNImageReader.readImages(str(root), spark)
+    return (NNImageReader.readImages(str(root), spark, decode=decode)
             .withColumn("label", F.regexp_extract("origin", r"/(\d)/\d+\.png$", 1).cast("int") - 5))

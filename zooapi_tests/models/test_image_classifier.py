@@ -231,6 +231,25 @@ def test_featurize_feeds_rgb_pixels_of_any_size_and_channel_count(spark, mixed_f
 
 
 @pytest.mark.slow
+def test_encoded_image_files_featurize_as_the_decoded_images_do(spark, mixed_folder):
+    root, sources = mixed_folder
+    clf = ImageClassifier(small_cnn(), preprocessing="caffe")
+    decoded = clf.featurize(NNImageReader.readImages(str(root), spark), batch_size=3)
+    encoded = NNImageReader.readImages(str(root), spark, decode=False)
+    out = clf.featurize(encoded, batch_size=3)
+    assert out.columns == ["origin", "image", "features"] and dict(out.dtypes)["image"] == "binary"
+    expected = {r.origin: r.features for r in decoded.select("origin", "features").collect()}
+    got = {r.origin: r.features for r in out.select("origin", "features").collect()}
+    assert got.keys() == expected.keys() and len(got) == len(sources)
+    for origin in got:  # color, grayscale, alpha and another size: the same input pixels either way
+        np.testing.assert_allclose(got[origin], expected[origin], rtol=1e-5, atol=1e-5, err_msg=origin)
+    model = ImageClassifierModel(clf.classifier(3, seed=0), featuresCol="image")
+    probabilities = model.transform(encoded).select("probability").collect()
+    assert len(probabilities) == len(sources)
+    assert all(abs(sum(r.probability) - 1) < 1e-5 for r in probabilities)
+
+
+@pytest.mark.slow
 def test_mobilenet_v2_with_random_weights_featurizes_96_pixel_images(spark, mixed_folder):
     root, sources = mixed_folder
     clf = ImageClassifier("MobileNetV2", weights=None, input_shape=(96, 96, 3))
@@ -251,12 +270,16 @@ def test_resize_images_and_featurize_refuse_what_is_not_an_image(spark, mixed_fo
     df = spark.createDataFrame([(1, "a")], "id int, name string")
     clf = ImageClassifier(small_cnn())
     with pytest.raises(TypeError, match=r"Column 'name' \(`input_col`\) has type string; expected Spark's image "
-                                        r"struct"):
+                                        r"struct.*, or binary image files \(`readImages\(..., decode=False\)`\)"):
         clf.featurize(df, input_col="name")
+    with pytest.raises(TypeError, match=r"Column 'name' \(`input_col`\) has type string; expected Spark's image "
+                                        r"struct \(origin, height, width, nChannels, mode, data\), as "
+                                        r"`NNImageReader.readImages` or spark.read.format\('image'\) give.$"):
+        resize_images(df, "name", 8, 8)
     with pytest.raises(ValueError, match=r"Column 'image' \(`input_col`\) is not in the DataFrame. Its columns "
                                          r"are: id, name"):
         resize_images(df, "image", 8, 8)
-    with pytest.raises(TypeError, match=r"invalid value for `input_col`, expected the name of an image column. "
+    with pytest.raises(TypeError, match=r"invalid value for `input_col`, expected a column name. "
                                         r"Received: input_col=\['name'\]"):
         resize_images(df, ["name"], 8, 8)
     with pytest.raises(ValueError, match=r"ImageFeaturizer has no model"):
@@ -468,3 +491,7 @@ def test_fine_tune_checks_columns_before_any_job(spark, grid_folder):
     with pytest.raises(ValueError, match=r"invalid value for `epochs`, expected a positive integer. "
                                          r"Received: epochs=0"):
         clf.fine_tune(images, 3, epochs=0)
+    encoded = NNImageReader.readImages(str(root), spark, decode=False).withColumn("label", F.lit(1))
+    with pytest.raises(TypeError, match=r"Column 'image' \(`input_col`\) holds Spark images in `df` but encoded image "
+                                        r"files in `validation_df`; expected the same kind in both"):
+        clf.fine_tune(images, 3, validation_df=encoded)

@@ -2,7 +2,7 @@
 (local-cluster): a small CNN pretrained on digits 0-4 featurizes images of
 digits 5-9 read from a folder (three sizes, resized on the executors), and an
 NNClassifier head learns the new classes; fine_tune trains the same backbone
-partly frozen."""
+partly frozen on the encoded files, decoded in the training tasks."""
 
 from __future__ import annotations
 
@@ -32,10 +32,6 @@ def test_featurized_images_train_an_nnclassifier_head_to_high_held_out_accuracy(
     features = clf.featurize(images).select("label", "features").cache()
     assert dict(features.dtypes)["features"] == "array<float>"
     train, test = features.randomSplit([0.8, 0.2], seed=42)
-    # randomSplit sorts each partition by its columns (the label first here), and
-    # a training step reads its rows in partition order (zooapi.worker.sampling
-    # sorts the drawn indices), so unmixed batches would hold one class each.
-    train = train.sortWithinPartitions(F.rand(1))
 
     keras.utils.set_random_seed(0)
     head = keras.Sequential([keras.Input((64,)), keras.layers.Dense(5, activation="softmax")])
@@ -56,7 +52,9 @@ def test_fine_tune_keeps_frozen_layers_bit_identical_on_two_executors(cluster_fe
     backbone = clf.backbone.name
     before = {name: [w.copy() for w in clf.backbone.get_layer(name).get_weights()]
               for name in ("conv1", "conv2", "conv3")}
-    train, test = read_digits(cluster_few_files, transfer_folder).randomSplit([0.8, 0.2], seed=7)
+    # The files stay encoded (PNG bytes) and are decoded to 16x16 in the training
+    # and prediction tasks; the decoded route is trained in test_image_classifier.
+    train, test = read_digits(cluster_few_files, transfer_folder, decode=False).randomSplit([0.8, 0.2], seed=7)
 
     fitted = clf.fine_tune(train, num_classes=5, freeze_up_to="conv2", epochs=6, batch_size=32, num_workers=2,
                            validation_df=test, learning_rate=0.01, seed=3)

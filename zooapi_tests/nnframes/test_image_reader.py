@@ -171,3 +171,58 @@ def test_images_feed_a_cnn_through_predict_with_image_preprocessing(spark, folde
     probs = np.array([r.prediction for r in rows])
     assert probs.shape == (N_COLOR + N_GRAY, 10)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_encoded_files_keep_their_bytes_and_predict_as_the_decoded_images_do(spark, folder, tmp_path):
+    import keras
+
+    from zooapi import engine
+    from zooapi.feature.image import ImageChannelNormalize
+    from zooapi.feature.image_files import ImageBytesToMat
+
+    root, _, _ = folder
+    encoded = NNImageReader.readImages(str(root), spark, decode=False, min_partitions=2)
+    assert encoded.schema.simpleString() == "struct<origin:string,image:binary>"
+    rows = {Path(r.origin).name: bytes(r.image) for r in encoded.collect()}
+    # Both corrupt files fail Pillow's header check (the JPEG is cut before its frame header).
+    assert len(rows) == N_COLOR + N_GRAY and not set(CORRUPT) & set(rows)
+    assert encoded.dropped_files.value == 2
+    for path in root.rglob("digit-*"):
+        assert rows[path.name] == path.read_bytes()
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((24, 24, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+    normalize = ImageChannelNormalize(123.0, 117.0, 104.0, 58.4, 57.1, 57.4)
+    fast = engine.predict(model, encoded, "image", feature_preprocessing=ImageBytesToMat(24, 24) * normalize)
+    decoded = NNImageReader.readImages(str(root), spark, resize_height=24, resize_width=24, image_codec=1)
+    slow = engine.predict(model, decoded, "image", feature_preprocessing=normalize)
+    expected = {Path(r.origin).name: r.prediction for r in slow.select("origin", "prediction").collect()}
+    got = {Path(r.origin).name: r.prediction for r in fast.select("origin", "prediction").collect()}
+    assert got.keys() == expected.keys() and len(got) == N_COLOR + N_GRAY
+    for name in got:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+    # A JPEG whose header is whole but whose pixel data is cut passes the reader
+    # and fails where it is decoded.
+    jpeg = next(root.rglob("digit-*.jpg")).read_bytes()
+    (tmp_path / "late-cut.jpg").write_bytes(jpeg[:-len(jpeg) // 4])
+    cut = NNImageReader.readImages(str(tmp_path), spark, decode=False)
+    assert cut.count() == 1
+    with pytest.raises(Exception, match=r"ValueError: ImageBytesToMat cannot decode row 0 of the batch \(\d+ bytes\): "
+                                        r"OSError: image file is truncated"):
+        engine.predict(model, cut, "image", feature_preprocessing=ImageBytesToMat(24, 24)).collect()
+
+
+def test_encoded_reading_refuses_non_images_and_pixel_options(spark, folder):
+    root, _, _ = folder
+    strict = NNImageReader.readImages(str(root / CORRUPT[0]), spark, decode=False, drop_invalid=False)
+    with pytest.raises(Exception, match=r"ValueError: Cannot read image file '[^']*broken-0\.png'"):
+        strict.count()
+    with pytest.raises(ValueError, match=r"With decode=False the files stay encoded.*ImageBytesToMat\(height, "
+                                         r"width, image_codec\). Received: resize_height=8, resize_width=8"):
+        NNImageReader.readImages(str(root), spark, decode=False, resize_height=8, resize_width=8)
+    with pytest.raises(ValueError, match=r"With decode=False .* image_codec=1"):
+        NNImageReader.readImages(str(root), spark, decode=False, image_codec=1)
+    with pytest.raises(TypeError, match=r"`decode` must be True or False. Received: decode='no'"):
+        NNImageReader.readImages(str(root), spark, decode="no")
