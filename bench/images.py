@@ -125,7 +125,7 @@ def zooapi_predict(spark, folder: str, model, side: int, partitions: int) -> Non
 
     prep = ImageChannelNormalize(*MEAN, *STD) * ImageMatToTensor()
     df = read_images(spark, folder, side, partitions)
-    run_noop_sink(engine.predict(model, df, "image", feature_preprocessing=prep))
+    run_noop_sink(engine.predict(model, df, "image", batch_size=BATCH, feature_preprocessing=prep))
 
 
 def zooapi_predict_encoded(spark, folder: str, model, side: int, partitions: int) -> None:
@@ -136,7 +136,7 @@ def zooapi_predict_encoded(spark, folder: str, model, side: int, partitions: int
 
     prep = ImageBytesToMat(side, side) * ImageChannelNormalize(*MEAN, *STD) * ImageMatToTensor()
     df = NNImageReader.readImages(folder, spark, min_partitions=partitions, decode=False)
-    run_noop_sink(engine.predict(model, df, "image", feature_preprocessing=prep))
+    run_noop_sink(engine.predict(model, df, "image", batch_size=BATCH, feature_preprocessing=prep))
 
 
 def descendant_cpu() -> dict[str, float] | None:

@@ -151,11 +151,15 @@ class InferenceJob:
 DECODE_BYTES = 64 << 20
 
 
-def bounded_slices(batch: pa.RecordBatch, batch_size: int, budget: int = DECODE_BYTES) -> Iterator[pa.RecordBatch]:
+def bounded_slices(batch: pa.RecordBatch, batch_size: int, budget: int = DECODE_BYTES,
+                   max_rows: int | None = None) -> Iterator[pa.RecordBatch]:
     """`batch` as zero-copy slices of about `budget` bytes (never fewer rows
-    than `batch_size`, and the whole batch when it fits)."""
+    than `batch_size`, and the whole batch when it fits), of at most
+    `max_rows` rows when given."""
     rows = batch.num_rows
     step = max(batch_size, budget // max(1, batch.nbytes // max(rows, 1)))
+    if max_rows is not None:
+        step = min(step, max_rows)
     if step >= rows:
         yield batch
         return
@@ -164,9 +168,15 @@ def bounded_slices(batch: pa.RecordBatch, batch_size: int, budget: int = DECODE_
 
 
 def _decoded(job: InferenceJob, batches: Iterator[pa.RecordBatch], with_labels: bool):
-    """(batch, inputs, labels) per slice of a record batch, decoded one ahead."""
+    """(batch, inputs, labels) per slice of a record batch, decoded one ahead.
+
+    Images, files and strings decode to far more bytes than Arrow holds (a
+    15 kB JPEG is 600 kB of float32 pixels), so they are decoded one forward
+    batch at a time: the next batch decodes while TensorFlow computes this one.
+    """
     offset = 0
-    for batch in (part for whole in batches for part in bounded_slices(whole, job.batch_size)):
+    per_batch = job.batch_size if not all(f.group.numeric for f in job.features) else None
+    for batch in (part for whole in batches for part in bounded_slices(whole, job.batch_size, max_rows=per_batch)):
         if batch.num_rows == 0:
             yield batch, None, None
             continue

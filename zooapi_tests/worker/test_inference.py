@@ -22,3 +22,9 @@ def test_large_record_batches_decode_in_bounded_slices_with_the_same_pixels():
     parts = np.concatenate([decode_column("image", "image", s.column(0)) for s in slices])
     np.testing.assert_array_equal(parts, whole)
     np.testing.assert_array_equal(whole[7], pixels[7][..., ::-1])  # BGR bytes become RGB
+
+
+def test_max_rows_caps_the_slices_of_a_batch_within_the_budget():
+    batch = pa.RecordBatch.from_arrays([pa.array([b"x" * 10] * 10, pa.binary())], ["image"])
+    assert [s.num_rows for s in bounded_slices(batch, batch_size=4, max_rows=4)] == [4, 4, 2]
+    assert [s.num_rows for s in bounded_slices(batch, batch_size=4)] == [10]
