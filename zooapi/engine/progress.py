@@ -20,6 +20,27 @@ logger = logging.getLogger("zooapi.engine.training")
 _LOG_EVERY = 10.0  # seconds between mid-epoch progress lines
 
 
+def build_metrics(model, spec: dict) -> None:
+    """Builds the compiled metrics of the driver's model with one zero row of
+    the shapes and dtypes the workers feed (`spec`: {"x": [[shape, dtype],
+    ...], "y": [...]}), then zeroes them. Keras resolves "accuracy" and
+    builds its metric objects on first use; callbacks such as `EarlyStopping`
+    look those objects up on the driver's model to know whether a metric
+    should go up or down, and training happens elsewhere."""
+    from zooapi.worker.metrics import as_structure
+
+    if any(np.dtype(dtype).kind not in "biuf" for part in spec.values() for _, dtype in part):
+        return  # strings or files: no zero row to make up
+    x, y = ([np.zeros((1, *shape), dtype) for shape, dtype in spec[part]] for part in ("x", "y"))
+    x, y = as_structure(x), as_structure(y)
+    try:
+        model.compute_metrics(x, y, model(x, training=False), sample_weight=None)
+    except Exception:  # a model that refuses a zero row: callbacks then see what Keras gives them
+        logger.debug("Could not build the driver model's metrics from %s", spec, exc_info=True)
+    for metric in model.metrics:
+        metric.reset_state()
+
+
 class Progress:
     """Turns worker events into Keras callback calls, summaries and logs."""
 
@@ -53,6 +74,8 @@ class Progress:
                     msg["workers"], msg["rows"], msg["steps"], msg.get("iteration", 0))
         logger.debug("Trainer start-up (seconds per phase): %s", msg.get("startup_seconds"))
         if not self.began:  # a retry continues the same training
+            if msg.get("batch_spec"):
+                build_metrics(self.model, msg["batch_spec"])
             self.callbacks.on_train_begin()
             self.began = True
 

@@ -161,3 +161,15 @@ def test_preprocessing_runs_on_the_workers_for_fit_evaluate_and_predict(spark, d
     assert scores["accuracy"] > 0.9
     out = engine.predict(model, df, "features", feature_preprocessing=scale).toPandas().sort_values("id")
     np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(raw[:800] / 16, verbose=0), atol=1e-5)
+
+
+def test_callbacks_find_the_direction_of_compiled_metrics_on_the_driver(spark, digits):
+    # Keras' EarlyStopping looks the monitored metric up on the model to know
+    # whether it should rise; the driver's model never ran its metrics itself.
+    x, y = digits
+    df = digits_frame(spark, x[:400], y[:400])
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=10)
+    history = engine.fit(mlp(), df, "features", "label", batch_size=32, epochs=3, num_workers=2,
+                         validation_df=df, callbacks=[stopper], verbose=0)
+    assert stopper.best == max(history.history["val_accuracy"])  # "max" mode, inferred
+    assert min(history.history["val_accuracy"]) < stopper.best
