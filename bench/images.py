@@ -49,12 +49,11 @@ import os
 import sys
 import tempfile
 import time
-from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import N_CLASSES, SEED, spark_session  # noqa: E402
+from lib import N_CLASSES, SEED, best_run, descendant_cpu, spark_session  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -137,52 +136,6 @@ def zooapi_predict_encoded(spark, folder: str, model, side: int, partitions: int
     prep = ImageBytesToMat(side, side) * ImageChannelNormalize(*MEAN, *STD) * ImageMatToTensor()
     df = NNImageReader.readImages(folder, spark, min_partitions=partitions, decode=False)
     run_noop_sink(engine.predict(model, df, "image", batch_size=BATCH, feature_preprocessing=prep))
-
-
-def descendant_cpu() -> dict[str, float] | None:
-    """CPU seconds (user + system) used so far by the live descendants of this
-    process, as {"JVM": ..., "Python workers": ...}: Spark's JVM and its Python
-    workers (which Spark reuses between tasks, so differences between two calls
-    are the job's). None where there is no /proc."""
-    if not os.path.isdir("/proc"):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    parents, ticks, names = {}, {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{entry}/stat").read()
-        except OSError:
-            continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        pid = int(entry)
-        parents[pid], names[pid], ticks[pid] = int(fields[1]), name, int(fields[11]) + int(fields[12])
-    me, total = os.getpid(), {"JVM": 0.0, "Python workers": 0.0}
-    for pid in ticks:
-        parent = parents[pid]
-        while parent > 1 and parent != me:
-            parent = parents.get(parent, 0)
-        if parent == me:
-            total["JVM" if names[pid] == "java" else "Python workers"] += ticks[pid] / hz
-    return total
-
-
-def best_run(run: Callable[[], object], cpu: Callable[[], dict[str, float] | None],
-             repeats: int = 3, warmup: int = 1) -> tuple[float, dict[str, float] | None]:
-    """Wall seconds of the fastest of `repeats` calls of `run` after `warmup`
-    untimed ones, with the CPU seconds that call used (by `cpu`'s differences)."""
-    for _ in range(warmup):
-        run()
-    best, best_cpu = float("inf"), None
-    for _ in range(repeats):
-        before, start = cpu(), time.perf_counter()
-        run()
-        seconds, after = time.perf_counter() - start, cpu()
-        if seconds < best:
-            best = seconds
-            best_cpu = None if before is None else {k: after[k] - before[k] for k in before}
-    return best, best_cpu
 
 
 def pillow_baseline(paths: list[str], model_path: str, side: int) -> dict[str, tuple[float, dict[str, float]]]:

@@ -15,7 +15,12 @@ with a 64-256-256-10 MLP on Spark `local[2]`, and in the same run:
   (`model(x).numpy()`), the best a hand-tuned UDF gets; informational.
 
 Each Spark variant is forced with the `noop` sink, which materialises every
-column. Each is run once untimed, then the best of 3 is kept.
+column. Each is run once untimed, then the best of 3 is kept. predict, noop
+and direct also report their CPU time per row (Spark: the JVM and its Python
+workers; direct: this process), and the bound that CPU time sets when the
+cores are all busy: transfer and compute are both CPU work, so on a machine
+with no more cores than tasks, no overlap beats cores / (noop + direct CPU
+per row).
 
 Run: `python bench/inference.py` (or `--quick` for a smoke run, `--rows N`).
 """
@@ -26,11 +31,13 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import N_CLASSES, N_FEATURES, best_seconds, cached_dataframe, make_data, mlp, spark_session  # noqa: E402
+from lib import (N_CLASSES, N_FEATURES, best_run, best_seconds, cached_dataframe, descendant_cpu,  # noqa: E402
+                 make_data, mlp, spark_session)
 
 SLICE = 1024
 
@@ -39,7 +46,8 @@ def run_noop_sink(df) -> None:
     df.write.format("noop").mode("overwrite").save()
 
 
-def direct_seconds(model, x: np.ndarray) -> float:
+def direct_run(model, x: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Seconds and CPU seconds (this process, all threads) of the fastest direct pass."""
     import tensorflow as tf
 
     forward = tf.function(lambda t: model(t, training=False),
@@ -49,7 +57,7 @@ def direct_seconds(model, x: np.ndarray) -> float:
         for start in range(0, len(x), SLICE):
             forward(x[start:start + SLICE]).numpy()
 
-    return best_seconds(run)
+    return best_run(run, lambda: {"process": time.process_time()})
 
 
 def with_constant_column(batches):
@@ -108,19 +116,32 @@ def main(argv: list[str] | None = None) -> int:
         udf, udf_direct = batch_udf(path, direct=False), batch_udf(path, direct=True)
         # predict first: Spark reuses its Python workers, and zooapi can only set
         # TensorFlow's thread counts in a worker where TF has not started yet.
-        seconds = {
+        runs = {
             # Built inside each run: driver-side planning is part of a predict call.
-            "predict": best_seconds(lambda: run_noop_sink(engine.predict(model, df, "features"))),
-            "noop": best_seconds(lambda: run_noop_sink(df.mapInArrow(with_constant_column, noop_schema))),
+            "predict": best_run(lambda: run_noop_sink(engine.predict(model, df, "features")), descendant_cpu),
+            "noop": best_run(lambda: run_noop_sink(df.mapInArrow(with_constant_column, noop_schema)), descendant_cpu),
+            "direct": direct_run(model, x),
+        }
+        seconds = {name: s for name, (s, _) in runs.items()}
+        seconds.update({
             "predict_batch_udf": best_seconds(lambda: run_noop_sink(df.withColumn("prediction", udf("features")))),
             "predict_batch_udf_direct": best_seconds(
                 lambda: run_noop_sink(df.withColumn("prediction", udf_direct("features")))),
-            "direct": direct_seconds(model, x),
-        }
+        })
     rate = {name: rows / s for name, s in seconds.items()}
+    cpu = {name: sum(used.values()) / rows for name, (_, used) in runs.items() if used}
     for name in ("predict", "direct", "noop", "predict_batch_udf", "predict_batch_udf_direct"):
-        print(f"{name:>24}: {rate[name]:>12,.0f} rows/s  ({seconds[name]:.3f} s)")
+        used = f", CPU {cpu[name] * 1e6:.2f} us/row" if name in cpu else ""
+        print(f"{name:>24}: {rate[name]:>12,.0f} rows/s  ({seconds[name]:.3f} s){used}")
+    cores = min(spark.sparkContext.defaultParallelism, len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     spark.stop()
+    if {"noop", "direct"} <= cpu.keys():
+        # Transfer and compute are both CPU work; on a machine with as many cores
+        # as tasks, overlapping them cannot beat doing both on every core.
+        bound = cores / (cpu["noop"] + cpu["direct"])
+        print(f"CPU bound on {cores} cores = {bound:,.0f} rows/s (cores / (noop + direct CPU per row)); "
+              f"predict / CPU bound = {rate['predict'] / bound:.2f} (informational)")
     print(f"ratio predict / min(direct, noop) = {rate['predict'] / min(rate['direct'], rate['noop']):.2f} (target >= 0.85)")
     print(f"ratio predict / predict_batch_udf_direct = {rate['predict'] / rate['predict_batch_udf_direct']:.2f} "
           "(informational: a hand-tuned UDF)")

@@ -36,9 +36,9 @@ def _channels(image: Any, codec: int) -> np.ndarray:
     """A Pillow image as `(h, w, c)` uint8 in RGB(A) order, per `codec`."""
     mode = image.mode
     if codec == 0:
-        image = image.convert("L")
+        image = image if mode == "L" else image.convert("L")
     elif codec == 1:
-        image = image.convert("RGB")
+        image = image if mode == "RGB" else image.convert("RGB")
     elif mode.startswith("I;16"):
         # 16-bit grayscale: keep the high byte (Spark's image schema is 8-bit).
         return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]

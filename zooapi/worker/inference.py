@@ -104,7 +104,7 @@ def _set_threads(threads: int) -> None:
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TF already initialised in this process
         pass
     _THREADS_SET = True
