@@ -8,8 +8,9 @@ The Keras models built here take RGB pixels in 0-255, which is what zooapi's
 feed makes of Spark's (BGR) image column, at the backbone's input size. The
 backbone's own normalization is a layer of the model
 (`zooapi.models.backbones`), and the stages resize images on the workers
-(`zooapi.models.images.resize_images`), so any image column works: any size,
-grayscale or color.
+(`zooapi.models.images.resize_images`), or decode encoded files there
+(`ImageBytesToMat`), so any image column works: any size, grayscale or
+color, decoded or still encoded.
 
 Example:
     >>> from zooapi.models import ImageClassifier  # doctest: +SKIP

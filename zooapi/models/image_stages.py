@@ -8,8 +8,8 @@ model's input (`zooapi.models.images.resize_images`), fed, and dropped, or
 encoded image files (binary, `NNImageReader.readImages(..., decode=False)`),
 decoded to the model's input size by `ImageBytesToMat` in the task that
 feeds the model (the fastest route). Images of any size or channel count
-work. They save and load as every
-nnframes stage, alone or inside a `PipelineModel`.
+work. They save and load as every nnframes stage, alone or inside a
+`PipelineModel`.
 
 Example:
     >>> from zooapi.models import ImageClassifierModel  # doctest: +SKIP
