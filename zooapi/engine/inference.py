@@ -23,6 +23,9 @@ from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_pa
 from zooapi.worker.serialization import model_to_blob
 
 DEFAULT_PREDICT_BATCH = 1024
+# For image, binary and string inputs, whose decoded rows are large (a 224x224
+# image is 600 kB of float32): 1,024 of them would be a 600 MB forward batch.
+DEFAULT_LARGE_ROW_BATCH = 64
 _BROADCAST_CACHE: "OrderedDict[tuple[str, str], Any]" = OrderedDict()
 _BROADCAST_CACHE_SIZE = 8
 
@@ -49,8 +52,10 @@ def model_broadcast(spark, blob):
 def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels: ColumnSpec | None = None,
                    feature_preprocessing=None, label_preprocessing=None):
     spark = df.sparkSession
-    batch_size = check_positive_int("batch_size", batch_size)
     features = plan_features(model, df.schema, feature_cols, raw=feature_preprocessing is not None)
+    if batch_size is None:
+        batch_size = DEFAULT_PREDICT_BATCH if all(f.group.numeric for f in features) else DEFAULT_LARGE_ROW_BATCH
+    batch_size = check_positive_int("batch_size", batch_size)
     label_feeds = None if labels is None else plan_labels(
         model, df.schema, labels, raw=label_preprocessing is not None)
     blob = model_to_blob(model)
@@ -73,7 +78,7 @@ def prediction_columns(prediction_col: str | Sequence[str], n_outputs: int) -> l
 
 
 def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[str] = "prediction",
-            batch_size: int = DEFAULT_PREDICT_BATCH, feature_preprocessing=None):
+            batch_size: int | None = None, feature_preprocessing=None):
     """The DataFrame with the model's predictions added, computed on the executors.
 
     Every input column is kept. A prediction column is `double` when the
@@ -87,7 +92,9 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
         df: the DataFrame (batch or streaming).
         feature_cols: the column(s) feeding the model's input(s), as in `fit`.
         prediction_col: the name(s) of the new column(s).
-        batch_size: rows per forward pass.
+        batch_size: rows per forward pass; default 1,024, or 64 when an
+            input is an image, binary or string column (large rows once
+            decoded).
         feature_preprocessing: a function (or Keras preprocessing layer)
             applied on the workers to each decoded batch of features.
 
@@ -112,10 +119,12 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
 
 
 def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
-             batch_size: int = DEFAULT_PREDICT_BATCH, feature_preprocessing=None,
+             batch_size: int | None = None, feature_preprocessing=None,
              label_preprocessing=None) -> dict[str, float]:
     """The loss and compiled metrics of `model` over all of `df`, exactly:
     every partition sums its metric states and the driver adds them up.
+
+    `batch_size` as for `predict`.
 
     Returns:
         `{"loss": ..., "<metric>": ...}` as Keras' `evaluate(return_dict=True)`.

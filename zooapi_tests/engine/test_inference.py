@@ -99,3 +99,16 @@ def test_predict_works_on_a_streaming_dataframe(spark, digits, tmp_path):
     out = spark.table("zooapi_scored").toPandas().sort_values("id")
     assert len(out) == 100
     np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(x[:100], verbose=0), atol=1e-5)
+
+
+def test_the_default_forward_batch_is_smaller_for_inputs_with_large_decoded_rows(spark):
+    from zooapi.engine.inference import DEFAULT_LARGE_ROW_BATCH, DEFAULT_PREDICT_BATCH, _inference_job
+    from zooapi.feature.image_files import ImageBytesToMat
+
+    numbers = spark.createDataFrame([([0.0] * 64,)], "features array<float>")
+    files = spark.createDataFrame([(bytearray(b"png"),)], "image binary")
+    images = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D()])
+    assert _inference_job(mlp(), numbers, "features", None)[0].batch_size == DEFAULT_PREDICT_BATCH == 1024
+    job, _ = _inference_job(images, files, "image", None, feature_preprocessing=ImageBytesToMat(8, 8))
+    assert job.batch_size == DEFAULT_LARGE_ROW_BATCH == 64
+    assert _inference_job(images, files, "image", 5, feature_preprocessing=ImageBytesToMat(8, 8))[0].batch_size == 5
