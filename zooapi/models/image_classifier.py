@@ -30,6 +30,7 @@ import numpy as np
 from zooapi.models import backbones as B
 from zooapi.models.image_stages import DEFAULT_IMAGE_BATCH, ImageClassifierModel, ImageFeaturizer
 from zooapi.models.images import check_image_column, image_input
+from zooapi.models.multilabel import check_label_column
 from zooapi.nnframes.classifier import NNClassifier
 
 if TYPE_CHECKING:
@@ -45,19 +46,6 @@ def _check_fraction(name: str, value: Any) -> float:
         raise ValueError(f"Received an invalid value for `{name}`, expected a number in [0, 1). "
                          f"Received: {name}={value!r}")
     return float(value)
-
-
-def _check_label_column(df, column: Any, multi_label: bool) -> None:
-    from zooapi.feed.columns import column_kind
-    from zooapi.models.multilabel import check_column
-
-    check_column(df, column, "label_col")
-    dtype = df.schema[column].dataType
-    kind = column_kind(column, dtype)
-    if kind not in (("array", "vector") if multi_label else ("scalar",)):
-        what = "a multi-hot array<float> or Vector" if multi_label else "a numeric class index"
-        raise TypeError(f"Column '{column}' (`label_col`) has type {dtype.simpleString()}; expected {what} with "
-                        f"multi_label={bool(multi_label)}.")
 
 
 class ImageClassifier:
@@ -349,7 +337,7 @@ class ImageClassifier:
         frames = [df] if validation_df is None else [df, validation_df]
         kinds = [check_image_column(frame, input_col, "input_col", encoded=True) for frame in frames]
         for frame in frames:
-            _check_label_column(frame, label_col, multi_label)
+            check_label_column(frame, label_col, multi_label)
         if len(set(kinds)) > 1:
             what = {"image": "Spark images", "binary": "encoded image files"}
             raise TypeError(f"Column '{input_col}' (`input_col`) holds {what[kinds[0]]} in `df` but "

@@ -43,6 +43,20 @@ def check_column(df: "DataFrame", column: Any, argument: str) -> str:
     return column
 
 
+def check_label_column(df: "DataFrame", column: Any, multi_label: bool) -> None:
+    """`column` holds class indices (numeric) or, with `multi_label`, multi-hot
+    arrays or Vectors; else a TypeError/ValueError naming `label_col`."""
+    from zooapi.feed.columns import column_kind
+
+    check_column(df, column, "label_col")
+    dtype = df.schema[column].dataType
+    kind = column_kind(column, dtype)
+    if kind not in (("array", "vector") if multi_label else ("scalar",)):
+        what = "a multi-hot array<float> or Vector" if multi_label else "a numeric class index"
+        raise TypeError(f"Column '{column}' (`label_col`) has type {dtype.simpleString()}; expected {what} with "
+                        f"multi_label={bool(multi_label)}.")
+
+
 def _check_string_column(df: "DataFrame", column: Any, argument: str) -> str:
     from pyspark.sql import types as T
 
