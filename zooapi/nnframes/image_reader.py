@@ -4,7 +4,9 @@
 local paths and every Hadoop-compatible URL work, with the session's
 credentials) and decodes them with Pillow inside `mapInArrow`: file bytes
 arrive as Arrow, images leave as Arrow, and nothing is collected or pickled
-row by row.
+row by row. Local files (`file:` URLs) are read by the Python task itself:
+Spark then only lists them, and their bytes do not pass through the JVM on
+the way in.
 
 Example:
     >>> from zooapi.nnframes import NNImageReader  # doctest: +SKIP
@@ -87,6 +89,29 @@ def _unreadable(path: str, err: Exception, action: str) -> ValueError:
                       "other Pillow-readable image; pass drop_invalid=True to skip unreadable files.")
 
 
+def local_file_path(url: str) -> str | None:
+    """The local path of a `file:` URL as Hadoop lists it (`file:/data/a.png`,
+    `file:///data/a.png`), or None for any other scheme."""
+    if not url.startswith("file:"):
+        return None
+    path = url[len("file:"):]
+    if path.startswith("//"):  # file://authority/path: the authority is this host
+        path = path[path.find("/", 2):] if path.find("/", 2) >= 0 else "/"
+    return path
+
+
+def file_bytes(batch: pa.RecordBatch, i: int, url: str):
+    """The bytes of file `i` of a `binaryFile` batch: its `content` column,
+    or, when the listing left contents out (local files), the file read here."""
+    if "content" in batch.schema.names:
+        return batch.column("content")[i].as_buffer() or b""
+    path = local_file_path(url)
+    if path is None:
+        raise ValueError(f"Expected a file: URL for a listing without contents. Received: {url!r}")
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int, width: int,
                      drop_invalid: bool, dropped=None) -> Iterator[pa.RecordBatch]:
     """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches,
@@ -98,12 +123,11 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
     """
     for batch in batches:
         paths = batch.column("path").to_pylist()
-        contents = batch.column("content")
         for start in range(0, len(paths), _ROWS_PER_OUTPUT_BATCH):
             origins, images, bad = [], [], []
             for i in range(start, min(start + _ROWS_PER_OUTPUT_BATCH, len(paths))):
                 try:
-                    images.append(decode_image(contents[i].as_py() or b"", codec, height, width))
+                    images.append(decode_image(file_bytes(batch, i, paths[i]), codec, height, width))
                     origins.append(paths[i])
                 except Exception as err:  # Pillow raises many kinds for bad bytes
                     if not drop_invalid:
@@ -115,22 +139,35 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
 
 
 def check_partition(batches: Iterator[pa.RecordBatch], drop_invalid: bool, dropped=None) -> Iterator[pa.RecordBatch]:
-    """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches
-    that keep each file's bytes (zero-copy), once Pillow has read its header.
-    Unreadable files as in `decode_partition`."""
+    """`binaryFile` batches (`path`, and `content` unless the files are local)
+    to (`origin`, `image`) batches that hold each file's bytes (the `content`
+    column zero-copy), once Pillow has read its header. Unreadable files as
+    in `decode_partition`."""
     for batch in batches:
-        paths, contents = batch.column("path"), batch.column("content")
-        readable = np.ones(batch.num_rows, bool)
+        paths = batch.column("path").to_pylist()
+        contents, readable = [], np.ones(batch.num_rows, bool)
         for i in range(batch.num_rows):
             try:
-                check_header(contents[i].as_buffer() or b"")
-            except Exception as err:  # Pillow raises many kinds for bad bytes
+                content = file_bytes(batch, i, paths[i])
+                check_header(content)
+                contents.append(content)
+            except Exception as err:  # Pillow raises many kinds for bad bytes; a file may be gone
                 if not drop_invalid:
-                    raise _unreadable(paths[i].as_py(), err, "read") from err
+                    raise _unreadable(paths[i], err, "read") from err
                 readable[i] = False
-        _report_dropped([paths[int(i)].as_py() for i in np.flatnonzero(~readable)], dropped)
+        _report_dropped([paths[int(i)] for i in np.flatnonzero(~readable)], dropped)
         kept = batch if readable.all() else batch.filter(pa.array(readable))
-        yield pa.RecordBatch.from_arrays([kept.column("path"), kept.column("content")], ["origin", "image"])
+        image = kept.column("content") if "content" in batch.schema.names else pa.array(contents, pa.binary())
+        yield pa.RecordBatch.from_arrays([kept.column("path"), image], ["origin", "image"])
+
+
+def lists_local_files(spark: "SparkSession", paths: Sequence[str]) -> bool:
+    """Whether every path is on the local file system: a `file:` URL, or a
+    path without a scheme while Hadoop's default file system is local."""
+    from urllib.parse import urlparse
+
+    default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
+    return all(urlparse(p if urlparse(p).scheme else default_fs).scheme == "file" for p in paths)
 
 
 def _check_int(name: str, value: Any, allowed: str, ok) -> int:
@@ -164,9 +201,12 @@ class NNImageReader:
         local path, a glob, or any Hadoop-compatible URL (`hdfs://`,
         `s3a://`...), and decoded by Pillow (JPEG, PNG, BMP, GIF's first
         frame, TIFF...) inside `mapInArrow`. EXIF orientation is not applied
-        (as in Spark's `image` source). Each file is read whole into memory;
-        a task receives `spark.sql.execution.arrow.maxRecordsPerBatch` files
-        at a time.
+        (as in Spark's `image` source). Local files (a path without a scheme
+        while Hadoop's default file system is local, or a `file:` URL) are
+        read by the Python tasks, so Spark only lists them; files on other
+        file systems come through `binaryFile` with their contents. Each
+        file is read whole into memory; a task receives
+        `spark.sql.execution.arrow.maxRecordsPerBatch` files at a time.
 
         With `decode=False`, `image` is a binary column holding each file's
         bytes as they are (JPEG, PNG...): decode them where a model consumes
@@ -269,7 +309,10 @@ class NNImageReader:
         reader = spark.read.format("binaryFile").option("recursiveFileLookup", str(bool(recursive)).lower())
         if path_glob_filter:
             reader = reader.option("pathGlobFilter", path_glob_filter)
-        files = reader.load(paths if len(paths) > 1 else paths[0]).select("path", "content")
+        # Local files are read by the tasks (`file_bytes`): without `content`
+        # the JVM only lists them, and their bytes cross to Python once.
+        columns = ["path"] if lists_local_files(spark, paths) else ["path", "content"]
+        files = reader.load(paths if len(paths) > 1 else paths[0]).select(*columns)
         partitions = files.rdd.getNumPartitions()
         most = max(min_partitions, max_partitions or 2 * spark.sparkContext.defaultParallelism)
         if partitions < min_partitions:

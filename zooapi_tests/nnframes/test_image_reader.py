@@ -226,3 +226,36 @@ def test_encoded_reading_refuses_non_images_and_pixel_options(spark, folder):
         NNImageReader.readImages(str(root), spark, decode=False, image_codec=1)
     with pytest.raises(TypeError, match=r"`decode` must be True or False. Received: decode='no'"):
         NNImageReader.readImages(str(root), spark, decode="no")
+
+
+def test_local_files_are_read_by_the_task_and_other_listings_bring_their_contents(spark, folder):
+    import pyarrow as pa
+
+    from zooapi.nnframes.image_reader import check_partition, decode_partition, lists_local_files, local_file_path
+
+    root, _, _ = folder
+    assert lists_local_files(spark, [str(root), "relative/images", f"file://{root}", "file:/data/*.png"])
+    assert not lists_local_files(spark, [str(root), "hdfs://namenode/images"])
+    assert not lists_local_files(spark, ["s3a://bucket/images"])
+    assert local_file_path("file:/data/a b.png") == "/data/a b.png"
+    assert local_file_path("file:///data/a.png") == "/data/a.png"
+    assert local_file_path("file://localhost/data/a.png") == "/data/a.png"
+    assert local_file_path("hdfs://namenode/data/a.png") is None
+
+    files = sorted(root.rglob("digit-*"))
+    urls = [f"file:{p}" for p in files]
+    listed = pa.RecordBatch.from_arrays([pa.array(urls)], ["path"])
+    # What binaryFile gives for a remote file system: the bytes in `content`.
+    remote = pa.RecordBatch.from_arrays([pa.array([u.replace("file:", "hdfs://nn") for u in urls]),
+                                         pa.array([p.read_bytes() for p in files], pa.binary())], ["path", "content"])
+    local_bytes = pa.Table.from_batches(check_partition(iter([listed]), drop_invalid=False))
+    remote_bytes = pa.Table.from_batches(check_partition(iter([remote]), drop_invalid=False))
+    assert local_bytes.column("image").to_pylist() == remote_bytes.column("image").to_pylist() \
+        == [p.read_bytes() for p in files]
+    local_pixels = pa.Table.from_batches(decode_partition(iter([listed]), 1, 16, 16, drop_invalid=False))
+    remote_pixels = pa.Table.from_batches(decode_partition(iter([remote]), 1, 16, 16, drop_invalid=False))
+    assert local_pixels.column("image").to_pylist() == [
+        {**row, "origin": row["origin"].replace("hdfs://nn", "file:")}
+        for row in remote_pixels.column("image").to_pylist()]
+    assert local_pixels.num_rows == len(files)
+
