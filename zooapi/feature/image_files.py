@@ -24,32 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from zooapi.feature.pillow_image import convert_channels, image_pixels, resize_image
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 
 __all__ = ["IMAGE_CODECS", "ImageBytesToMat", "decode_pixels"]
 
 # OpenCV's imread flags, as Spark and Analytics Zoo name the decoding mode.
 IMAGE_CODECS = {-1: "unchanged", 0: "grayscale", 1: "color"}
-
-
-def _channels(image: Any, codec: int) -> np.ndarray:
-    """A Pillow image as `(h, w, c)` uint8 in RGB(A) order, per `codec`."""
-    mode = image.mode
-    if codec == 0:
-        image = image if mode == "L" else image.convert("L")
-    elif codec == 1:
-        image = image if mode == "RGB" else image.convert("RGB")
-    elif mode.startswith("I;16"):
-        # 16-bit grayscale: keep the high byte (Spark's image schema is 8-bit).
-        return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]
-    elif mode in ("1", "L", "I", "F"):
-        image = image.convert("L")
-    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-    elif mode != "RGB":
-        image = image.convert("RGB")
-    pixels = np.asarray(image, dtype=np.uint8)
-    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def decode_pixels(content: bytes, codec: int = -1, height: int = -1, width: int = -1) -> np.ndarray:
@@ -87,11 +68,11 @@ def decode_pixels(content: bytes, codec: int = -1, height: int = -1, width: int 
         if resize and image.format == "JPEG":
             image.draft(None, (2 * width, 2 * height))
         image.load()  # decodes now, so truncated files fail here
-        if resize and image.size != (width, height):
-            if image.mode.startswith("I;16"):
-                image = image.convert("I")
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return _channels(image, codec)
+        if resize:
+            # Before the channel conversion, as readImages has always resized
+            # (RGBA resizes premultiplied, so the order shows in the pixels).
+            image = resize_image(image, height, width)
+        return image_pixels(convert_channels(image, codec))
 
 
 def _check_size(name: str, value: Any) -> int:

@@ -23,24 +23,29 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import pyarrow as pa
 
+from zooapi.feature.pillow_image import convert_channels, image_pixels, resize_image
+from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 __all__ = ["resize_images"]
 
-_MODES = {1: 0, 3: 16, 4: 24}  # nChannels -> OpenCV type code (8-bit)
-
-
-def _image_type() -> pa.DataType:
-    return pa.struct([
-        pa.field("origin", pa.string()), pa.field("height", pa.int32(), nullable=False),
-        pa.field("width", pa.int32(), nullable=False), pa.field("nChannels", pa.int32(), nullable=False),
-        pa.field("mode", pa.int32(), nullable=False), pa.field("data", pa.binary(), nullable=False)])
-
 
 def conform_pixels(pixels: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
-    """One `(h, w, c)` uint8 image in OpenCV byte order (BGR, BGRA or gray)
-    as `(height, width, channels)` uint8, same byte order.
+    """One image in OpenCV byte order (BGR, BGRA or gray), as Spark's image
+    struct stores it, brought to `(height, width, channels)`: alpha dropped
+    (or color turned to luminance for 1 channel), resized with Pillow's
+    bilinear filter, gray repeated for 3 channels.
+
+    Args:
+        pixels: a `(h, w, c)` uint8 array, `c` 1, 3 or 4.
+        height: the target height.
+        width: the target width.
+        channels: 3 (BGR) or 1 (grayscale).
+
+    Returns:
+        A `(height, width, channels)` uint8 array, same byte order.
 
     Example:
         >>> conform_pixels(np.zeros((4, 6, 4), np.uint8), 2, 3, 3).shape
@@ -48,19 +53,17 @@ def conform_pixels(pixels: np.ndarray, height: int, width: int, channels: int) -
     """
     from PIL import Image
 
-    c = pixels.shape[2]
-    if channels == 1 and c >= 3:
-        gray = Image.fromarray(np.ascontiguousarray(pixels[..., 2::-1])).convert("L")  # luminance of RGB
-        pixels = np.asarray(gray)[..., None]
-    elif c == 4:
-        pixels = pixels[..., :3]
-    if pixels.shape[:2] != (height, width):
-        image = Image.fromarray(np.ascontiguousarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels))
-        pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
-        pixels = pixels.reshape(height, width, -1)
-    if channels == 3 and pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels, dtype=np.uint8)
+    codec = 0 if channels == 1 else 1
+    if pixels.shape[2] == 1:
+        image = Image.fromarray(np.ascontiguousarray(pixels[..., 0]))
+    else:
+        # Only luminance weighs the channels differently: otherwise BGR bytes
+        # pass through Pillow as "RGB" unswapped.
+        color = swap_red_blue(pixels[..., :3]) if channels == 1 else pixels
+        # Alpha goes before resizing: Pillow resizes RGBA premultiplied.
+        image = convert_channels(Image.fromarray(np.ascontiguousarray(color)), codec)
+    # Gray becomes 3 channels after resizing, a third of the pixels to resize.
+    return image_pixels(convert_channels(resize_image(image, height, width), codec))
 
 
 def conform_column(column: str, arr: pa.Array, height: int, width: int, channels: int,
@@ -73,7 +76,7 @@ def conform_column(column: str, arr: pa.Array, height: int, width: int, channels
     valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.ones(n, bool)
     dims = np.stack([arr.field(f).to_numpy(zero_copy_only=False) for f in ("height", "width", "nChannels", "mode")],
                     1) if n else np.zeros((0, 4), np.int32)
-    target = np.array([height, width, channels, _MODES[channels]])
+    target = np.array([height, width, channels, MODES[channels]])
     redo = valid & (dims != target).any(1)
     if not redo.any():
         return arr
@@ -88,7 +91,7 @@ def conform_column(column: str, arr: pa.Array, height: int, width: int, channels
             out_data.append(raw)
             continue
         h, w, c, mode = (int(v) for v in dims[i])
-        if mode not in _MODES.values() or c not in _MODES:
+        if mode not in MODES.values() or c not in MODES:
             raise ValueError(
                 f"Column '{column}' has an image of OpenCV mode {mode} with {c} channel(s) at row {offset + i} "
                 "of its partition; expected 8-bit images (mode 0, 16 or 24: 1, 3 or 4 channels) to resize.")
@@ -102,7 +105,7 @@ def conform_column(column: str, arr: pa.Array, height: int, width: int, channels
     fields = [arr.field("origin")] + [pa.array(r.astype(np.int32), pa.int32()) for r in rows]
     fields.append(pa.array(out_data, pa.binary()))
     mask = pa.array(~valid) if arr.null_count else None
-    return pa.StructArray.from_arrays(fields, fields=list(_image_type()), mask=mask)
+    return pa.StructArray.from_arrays(fields, fields=list(image_type()), mask=mask)
 
 
 def resize_partition(batches: Iterator[pa.RecordBatch], column: str, output_col: str, height: int, width: int,

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from zooapi.feature.image_files import IMAGE_CODECS, decode_pixels
+from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -32,20 +33,8 @@ __all__ = ["NNImageReader"]
 
 logger = logging.getLogger(__name__)
 
-# OpenCV type codes as Spark's ImageSchema.ocvTypes defines them.
-CV_8UC1, CV_8UC3, CV_8UC4 = 0, 16, 24
-_MODES = {1: CV_8UC1, 3: CV_8UC3, 4: CV_8UC4}
 # Images decoded per output batch: bounds the decoded bytes a task holds at once.
 _ROWS_PER_OUTPUT_BATCH = 64
-
-_IMAGE_FIELDS = [
-    pa.field("origin", pa.string(), nullable=True),
-    pa.field("height", pa.int32(), nullable=False),
-    pa.field("width", pa.int32(), nullable=False),
-    pa.field("nChannels", pa.int32(), nullable=False),
-    pa.field("mode", pa.int32(), nullable=False),
-    pa.field("data", pa.binary(), nullable=False),
-]
 
 
 def decode_image(content: bytes, codec: int = -1, height: int = -1, width: int = -1) -> tuple[np.ndarray, int]:
@@ -53,9 +42,7 @@ def decode_image(content: bytes, codec: int = -1, height: int = -1, width: int =
     `(h, w, c)` uint8 array in BGR(A) byte order, `mode` the OpenCV type code
     (0, 16 or 24). Arguments and errors as `zooapi.feature.image_files.decode_pixels`."""
     pixels = decode_pixels(content, codec, height, width)
-    if pixels.shape[2] >= 3:
-        pixels = pixels[..., [2, 1, 0] + list(range(3, pixels.shape[2]))]
-    return np.ascontiguousarray(pixels), _MODES[pixels.shape[2]]
+    return np.ascontiguousarray(swap_red_blue(pixels)), MODES[pixels.shape[2]]
 
 
 def check_header(content: bytes) -> None:
@@ -72,7 +59,7 @@ def _image_batch(origins: list[str], images: list[tuple[np.ndarray, int]]) -> pa
     struct = pa.StructArray.from_arrays(
         [pa.array(origins, pa.string()), pa.array(dims[:, 0]), pa.array(dims[:, 1]), pa.array(dims[:, 2]),
          pa.array([m for _, m in images], pa.int32()), pa.array([p.tobytes() for p, _ in images], pa.binary())],
-        fields=_IMAGE_FIELDS)
+        fields=list(image_type()))
     return pa.RecordBatch.from_arrays([pa.array(origins, pa.string()), struct], ["origin", "image"])
 
 
