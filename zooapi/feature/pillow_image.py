@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["convert_channels", "image_pixels", "resize_image"]
+__all__ = ["convert_channels", "eight_bit", "image_pixels", "resize_image"]
 
 
 def convert_channels(image: Any, codec: int) -> Any:
@@ -31,9 +31,9 @@ def convert_channels(image: Any, codec: int) -> Any:
     Args:
         image: a `PIL.Image.Image` of any mode.
         codec: -1 unchanged (grayscale stays "L", color "RGB", alpha or a
-            palette with transparency "RGBA"; 16-bit grayscale keeps its
-            high byte), 0 grayscale ("L", the luminance of color), 1 color
-            ("RGB": gray repeated, alpha dropped).
+            palette with transparency "RGBA"), 0 grayscale ("L", the luminance of color), 1 color
+            ("RGB": gray repeated, alpha dropped). 16-bit grayscale
+            becomes its high byte first, for every codec.
 
     Returns:
         The converted image; `image` itself when it already has that mode.
@@ -43,16 +43,12 @@ def convert_channels(image: Any, codec: int) -> Any:
         >>> convert_channels(Image.new("LA", (2, 2)), codec=-1).mode
         'RGBA'
     """
-    from PIL import Image
-
+    image = eight_bit(image)
     mode = image.mode
     if codec == 0:
         return image if mode == "L" else image.convert("L")
     if codec == 1:
         return image if mode == "RGB" else image.convert("RGB")
-    if mode.startswith("I;16"):
-        # Spark's image schema is 8-bit: keep the high byte, not Pillow's clipping.
-        return Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
     if mode in ("1", "L", "I", "F"):
         return image.convert("L")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
@@ -81,11 +77,28 @@ def resize_image(image: Any, height: int, width: int) -> Any:
 
     if image.size == (width, height):
         return image
-    if image.mode.startswith("I;16"):
-        # As readImages has always resized 16-bit images. Note: `convert_channels`
-        # then clips "I" to 255 instead of keeping the high byte.
-        image = image.convert("I")
-    return image.resize((width, height), Image.Resampling.BILINEAR)
+    return eight_bit(image).resize((width, height), Image.Resampling.BILINEAR)
+
+
+def eight_bit(image: Any) -> Any:
+    """A 16-bit grayscale Pillow image ("I;16", "I;16B"...) as 8-bit "L"
+    holding each pixel's high byte; any other image as it is.
+
+    Spark's image schema is 8-bit, and Pillow's own conversion of 16-bit
+    grayscale to "L" or "RGB" clips every value above 255 (a 16-bit X-ray
+    comes out white).
+
+    Example:
+        >>> from PIL import Image
+        >>> image = Image.frombytes("I;16", (2, 1), np.array([0x1234, 0xFF00], "<u2").tobytes())
+        >>> image_pixels(eight_bit(image))[..., 0].tolist()
+        [[18, 255]]
+    """
+    from PIL import Image
+
+    if not image.mode.startswith("I;16"):
+        return image
+    return Image.fromarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
 
 
 def image_pixels(image: Any) -> np.ndarray:

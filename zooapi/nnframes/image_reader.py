@@ -230,10 +230,11 @@ class NNImageReader:
             resize_width: see `resize_height`.
             image_codec: OpenCV's `imread` flag: -1 (`IMREAD_UNCHANGED`)
                 keeps grayscale as 1 channel, color as 3 and alpha as 4
-                (16-bit grayscale keeps its high byte; palette images become
-                color, or color with alpha when they have transparency); 0
-                (`IMREAD_GRAYSCALE`) gives 1 channel; 1 (`IMREAD_COLOR`)
-                gives 3 channels, dropping alpha.
+                (palette images become color, or color with alpha when they
+                have transparency); 0 (`IMREAD_GRAYSCALE`) gives 1 channel;
+                1 (`IMREAD_COLOR`) gives 3 channels, dropping alpha. With
+                every codec, 16-bit grayscale becomes its high byte (the
+                image schema is 8-bit), resized or not.
             recursive: also read files in subfolders (Spark's
                 `recursiveFileLookup`, which turns off partition discovery).
             path_glob_filter: only files whose name matches this glob, e.g.

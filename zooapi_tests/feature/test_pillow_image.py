@@ -29,6 +29,27 @@ def test_sixteen_bit_gray_keeps_its_high_byte():
     np.testing.assert_array_equal(image_pixels(convert_channels(image, -1))[..., 0], [[0, 0, 1, 255]])
 
 
+@pytest.mark.parametrize("codec, channels", [(-1, 1), (0, 1), (1, 3)])
+def test_a_sixteen_bit_png_decodes_to_its_high_byte_resized_or_not_for_every_codec(codec, channels):
+    import io
+
+    from zooapi.feature.image_files import decode_pixels
+
+    ramp = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (8, 1))  # 8 rows of a 16-step ramp
+    buf = io.BytesIO()
+    Image.frombytes("I;16", (16, 8), ramp.astype("<u2").tobytes()).save(buf, format="PNG")
+    whole = decode_pixels(buf.getvalue(), codec)
+    assert whole.shape == (8, 16, channels)
+    np.testing.assert_array_equal(whole[..., 0], ramp >> 8)
+    half = decode_pixels(buf.getvalue(), codec, height=4, width=8)
+    # The 16-bit values resized in floating point, then scaled to 8 bits:
+    # within one level (rounding), and never clipped to white.
+    exact = Image.fromarray(ramp.astype(np.float32), mode="F").resize((8, 4), Image.Resampling.BILINEAR)
+    expected = np.asarray(exact) / 256
+    assert half.shape == (4, 8, channels)
+    np.testing.assert_allclose(half[..., 0], expected, atol=1.01)
+
+
 def test_alpha_dropped_before_or_after_resizing_gives_different_pixels():
     # Why the two steps are separate: each caller keeps its own order.
     rng = np.random.default_rng(0)
