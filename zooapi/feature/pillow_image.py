@@ -31,9 +31,10 @@ def convert_channels(image: Any, codec: int) -> Any:
     Args:
         image: a `PIL.Image.Image` of any mode.
         codec: -1 unchanged (grayscale stays "L", color "RGB", alpha or a
-            palette with transparency "RGBA"), 0 grayscale ("L", the luminance of color), 1 color
-            ("RGB": gray repeated, alpha dropped). 16-bit grayscale
-            becomes its high byte first, for every codec.
+            palette with transparency "RGBA"), 0 grayscale ("L", the
+            luminance of color), 1 color ("RGB": gray repeated, alpha
+            dropped). 16-bit grayscale becomes its high byte first, for
+            every codec.
 
     Returns:
         The converted image; `image` itself when it already has that mode.
