@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
+from zooapi.feature.spark_image import swap_red_blue
 
 __all__ = [
     "ImageBrightness", "ImageCenterCrop", "ImageChannelNormalize", "ImageChannelOrder", "ImageContrast",
@@ -214,7 +215,7 @@ class ImageChannelOrder(ImagePreprocessing):
         if arr.shape[-1] < 3:
             raise ValueError(f"ImageChannelOrder expects at least 3 channels in the last axis. Received: a "
                              f"batch of shape {arr.shape}.")
-        return arr[..., [2, 1, 0] + list(range(3, arr.shape[-1]))]
+        return swap_red_blue(arr)
 
 
 class ImageMatToTensor(ImagePreprocessing):
