@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from zooapi.feed import TensorFeed, decode_feed, encode_output
 from zooapi.worker import metrics as M
+from zooapi.worker.devices import configure_gpus, task_gpus
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.transforms import apply_preprocessing
 
@@ -29,7 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _MODEL_CACHE: "OrderedDict[str, LoadedModel]" = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
-_THREADS_SET = False
+_TF_CONFIGURED = False
 
 
 def clear_model_cache() -> None:
@@ -96,18 +97,21 @@ class LoadedModel:
         self._eval_step(M.as_structure(xs), M.as_structure(ys))
 
 
-def _set_threads(threads: int) -> None:
-    global _THREADS_SET
-    if _THREADS_SET:
+def _configure_tensorflow(threads: int) -> None:
+    """Thread pools and GPUs, once per process, before its first model runs."""
+    global _TF_CONFIGURED
+    if _TF_CONFIGURED:
         return
     import tensorflow as tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+        # A reused worker keeps the GPUs of the first task it ran.
+        configure_gpus(task_gpus())
     except RuntimeError:  # TF already initialised in this process
         pass
-    _THREADS_SET = True
+    _TF_CONFIGURED = True
 
 
 def cached_model(key: str, broadcast, threads: int) -> LoadedModel:
@@ -116,7 +120,7 @@ def cached_model(key: str, broadcast, threads: int) -> LoadedModel:
         if key in _MODEL_CACHE:
             _MODEL_CACHE.move_to_end(key)
             return _MODEL_CACHE[key]
-    _set_threads(threads)
+    _configure_tensorflow(threads)
     loaded = LoadedModel(broadcast.value.load(compile=True))
     # PySpark's daemon runs a full gc.collect() after every task of a reused
     # worker; with TensorFlow's objects in the heap that took ~165 ms a task

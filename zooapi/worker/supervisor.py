@@ -31,6 +31,7 @@ import pyarrow as pa
 from pyspark import cloudpickle
 
 from zooapi.feed import SpillWriter, TensorFeed, decode_feed
+from zooapi.worker.devices import task_gpus
 from zooapi.worker.protocol import DriverClient
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "driver": job.driver,
             "threads": max(1, (cpus or 1) // local),
             "n_features": len(job.features),
+            "gpus": task_gpus(),
         }
         (folder / "config.json").write_text(json.dumps(config))
         blob = job.model.value

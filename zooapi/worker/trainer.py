@@ -31,6 +31,9 @@ def train(folder: Path) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
     tf.config.threading.set_inter_op_parallelism_threads(max(2, cfg["threads"]))
+    from zooapi.worker.devices import configure_gpus
+
+    configure_gpus(cfg.get("gpus"))
     n = cfg["num_workers"]
     if n > 1:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
