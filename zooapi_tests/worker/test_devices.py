@@ -59,42 +59,53 @@ def test_no_task_means_no_gpu_assignment():
     assert task_gpus() is None
 
 
-@pytest.mark.slow
-def test_fit_and_predict_run_where_spark_schedules_a_gpu_per_task(tmp_path, digits):
-    from pyspark.sql import SparkSession
+# Run in a process of its own: settings given when a JVM starts stay in it as
+# system properties, and a later session of the same process would inherit
+# the GPU schedule (and wait forever for GPUs that local mode has not).
+_CLUSTER_RUN = """
+import json, sys
+import zooapi
+from zooapi import engine
+from zooapi_tests.conftest import digits_frame, mlp
+from sklearn.datasets import load_digits
 
-    import zooapi
-    from zooapi import engine
-    from zooapi_tests.conftest import digits_frame, mlp
+spark = zooapi.init_nncontext("zooapi-tests-gpus", master="local-cluster[2,1,1024]", conf={
+    "spark.worker.resource.gpu.amount": "2", "spark.worker.resource.gpu.discoveryScript": sys.argv[1],
+    "spark.executor.resource.gpu.amount": "2", "spark.task.resource.gpu.amount": "1"})
+
+def assigned(batches):
+    import pyarrow as pa
+    from zooapi.worker.devices import task_gpus
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays([pa.array([json.dumps(task_gpus())] * batch.num_rows)], ["gpus"])
+
+seen = sorted({r.gpus for r in spark.range(0, 8, numPartitions=4).mapInArrow(assigned, "gpus string").collect()})
+data = load_digits()
+x, y = (data.data / 16.0).astype("float32"), data.target
+train, test = digits_frame(spark, x[:1200], y[:1200]), digits_frame(spark, x[1200:], y[1200:])
+model = mlp()
+engine.fit(model, train, "features", "label", batch_size=64, epochs=8, num_workers=2, verbose=0)
+print("RESULT", json.dumps({"seen": seen, "accuracy": engine.evaluate(model, test, "features", "label")["accuracy"],
+                            "predicted": engine.predict(model, test, "features").count()}))
+spark.stop()
+"""
+
+
+@pytest.mark.slow
+def test_fit_and_predict_run_where_spark_schedules_a_gpu_per_task(tmp_path):
+    import os
+    import subprocess
+    import sys
 
     script = tmp_path / "gpus.sh"
     script.write_text('#!/usr/bin/env bash\necho \'{"name": "gpu", "addresses": ["0", "1"]}\'\n')
     script.chmod(0o755)
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-    spark = zooapi.init_nncontext("zooapi-tests-gpus", master="local-cluster[2,1,1024]", conf={
-        "spark.worker.resource.gpu.amount": "2", "spark.worker.resource.gpu.discoveryScript": str(script),
-        "spark.executor.resource.gpu.amount": "2", "spark.task.resource.gpu.amount": "1"})
-    try:
-        def assigned(batches):
-            import pyarrow as pa
-
-            from zooapi.worker.devices import task_gpus
-
-            for batch in batches:
-                yield pa.RecordBatch.from_arrays([pa.array([json.dumps(task_gpus())] * batch.num_rows)], ["gpus"])
-
-        seen = {json.loads(r.gpus)[0] if r.gpus != "null" else None
-                for r in spark.range(0, 8, numPartitions=4).mapInArrow(assigned, "gpus string").collect()}
-        assert seen and seen <= {"0", "1"}, seen
-
-        x, y = digits
-        train = digits_frame(spark, x[:1200], y[:1200])
-        test = digits_frame(spark, x[1200:], y[1200:])
-        model = mlp()
-        engine.fit(model, train, "features", "label", batch_size=64, epochs=8, num_workers=2, verbose=0)
-        assert engine.evaluate(model, test, "features", "label")["accuracy"] > 0.85
-        assert engine.predict(model, test, "features").count() == len(x) - 1200
-    finally:
-        spark.stop()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", _CLUSTER_RUN, str(script)], capture_output=True, text=True,
+                         timeout=600, cwd=root)
+    assert "RESULT " in out.stdout, out.stderr[-3000:]
+    result = json.loads(out.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    # Every task got exactly one of the discovered GPUs.
+    assert result["seen"] and set(result["seen"]) <= {'["0"]', '["1"]'}, result
+    assert result["accuracy"] > 0.85
+    assert result["predicted"] == 1797 - 1200
