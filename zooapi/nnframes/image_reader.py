@@ -87,11 +87,17 @@ def local_file_path(url: str) -> str | None:
     return path
 
 
-def file_bytes(batch: pa.RecordBatch, i: int, url: str):
-    """The bytes of file `i` of a `binaryFile` batch: its `content` column,
-    or, when the listing left contents out (local files), the file read here."""
-    if "content" in batch.schema.names:
-        return batch.column("content")[i].as_buffer() or b""
+def listed_contents(batch: pa.RecordBatch) -> pa.Array | None:
+    """The `content` column of a `binaryFile` batch, or None when the listing
+    left contents out (local files, read by `file_bytes`)."""
+    return batch.column("content") if "content" in batch.schema.names else None
+
+
+def file_bytes(contents: pa.Array | None, i: int, url: str):
+    """The bytes of file `i` of a `binaryFile` batch: from its `content`
+    column (`listed_contents`), or, without one, the file read here."""
+    if contents is not None:
+        return contents[i].as_buffer() or b""
     path = local_file_path(url)
     if path is None:
         raise ValueError(f"Expected a file: URL for a listing without contents. Received: {url!r}")
@@ -109,12 +115,12 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
     raises a `ValueError` naming it.
     """
     for batch in batches:
-        paths = batch.column("path").to_pylist()
+        paths, contents = batch.column("path").to_pylist(), listed_contents(batch)
         for start in range(0, len(paths), _ROWS_PER_OUTPUT_BATCH):
             origins, images, bad = [], [], []
             for i in range(start, min(start + _ROWS_PER_OUTPUT_BATCH, len(paths))):
                 try:
-                    images.append(decode_image(file_bytes(batch, i, paths[i]), codec, height, width))
+                    images.append(decode_image(file_bytes(contents, i, paths[i]), codec, height, width))
                     origins.append(paths[i])
                 except Exception as err:  # Pillow raises many kinds for bad bytes
                     if not drop_invalid:
@@ -131,20 +137,21 @@ def check_partition(batches: Iterator[pa.RecordBatch], drop_invalid: bool, dropp
     column zero-copy), once Pillow has read its header. Unreadable files as
     in `decode_partition`."""
     for batch in batches:
-        paths = batch.column("path").to_pylist()
-        contents, readable = [], np.ones(batch.num_rows, bool)
+        paths, contents = batch.column("path").to_pylist(), listed_contents(batch)
+        read, readable = [], np.ones(batch.num_rows, bool)
         for i in range(batch.num_rows):
             try:
-                content = file_bytes(batch, i, paths[i])
+                content = file_bytes(contents, i, paths[i])
                 check_header(content)
-                contents.append(content)
+                if contents is None:
+                    read.append(content)
             except Exception as err:  # Pillow raises many kinds for bad bytes; a file may be gone
                 if not drop_invalid:
                     raise _unreadable(paths[i], err, "read") from err
                 readable[i] = False
         _report_dropped([paths[int(i)] for i in np.flatnonzero(~readable)], dropped)
         kept = batch if readable.all() else batch.filter(pa.array(readable))
-        image = kept.column("content") if "content" in batch.schema.names else pa.array(contents, pa.binary())
+        image = pa.array(read, pa.binary()) if contents is None else kept.column("content")
         yield pa.RecordBatch.from_arrays([kept.column("path"), image], ["origin", "image"])
 
 
