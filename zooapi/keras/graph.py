@@ -353,18 +353,26 @@ def new_graph(model, outputs: Names, name: str | None = None):
     sharing the layer objects (and so the weights) with `model`, which keeps
     working exactly as before.
 
+    One name, alone or in a list of one (`"pool5"` or `["pool5"]`, as
+    Analytics Zoo's `new_graph` takes it), gives a model with that layer's
+    single output, so that `new_graph(model, ["pool5"])(x)` is a tensor that
+    the next Keras layer takes as it is. Two or more names give a model
+    with one output per name, in the order given.
+
     Args:
         model: a functional or built Sequential Keras model.
-        outputs: a layer name (the new model has that layer's output) or a
-            list of names (one output each). A layer inside a nested model
-            may be named: the nested model is cut at that layer too.
+        outputs: a layer name or a list of layer names. A layer inside a
+            nested model may be named: the nested model is cut at that layer
+            too.
         name: the new model's name.
 
     Returns:
         A `zooapi.keras.Model`, not compiled.
 
     Example:
-        >>> features = new_graph(model, "dense_1")  # doctest: +SKIP
+        >>> base = new_graph(model, ["pool5"])  # doctest: +SKIP
+        >>> x = keras.layers.GlobalAveragePooling2D()(base(inp))  # doctest: +SKIP
+        >>> head = Model(inp, keras.layers.Dense(2, activation="softmax")(x))  # doctest: +SKIP
     """
     from zooapi.keras.models import Model
 
@@ -377,5 +385,5 @@ def new_graph(model, outputs: Names, name: str | None = None):
             raise ValueError(f"Layer name {layer_name!r} is ambiguous in model {model.name!r}: "
                              f"{len(paths)} layers have it (in {where}).")
         tensors.append(_output_in(model, paths[0]))
-    result = tensors[0] if isinstance(outputs, str) else tensors
+    result = tensors[0] if len(tensors) == 1 else tensors
     return Model(inputs=_model_inputs(model), outputs=result, name=name)

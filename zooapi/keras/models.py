@@ -281,7 +281,9 @@ class Model(keras.Model, _control.TrainingControlMethods):
         keeps predicting as before.
 
         Args:
-            outputs: a layer name, or a list of names (one output each).
+            outputs: a layer name, or a list of names; one name (alone or
+                in a list of one) gives a single output, several names one
+                output each.
             name: the new model's name.
 
         Returns:

@@ -202,6 +202,34 @@ def test_new_graph_with_several_outputs():
     assert [tuple(t.shape) for t in cut.outputs] == [(None, 4), (None, 4)]
 
 
+def test_new_graph_of_a_list_with_one_name_has_a_single_output_for_the_workshop_transfer_code(digits):
+    # The workshop's transfer-learning code, unchanged: cut at ["pool5"], call the
+    # cut model on a new input and feed the result straight into Keras layers.
+    x, _ = digits
+    images = x[:20].reshape(-1, 8, 8, 1)
+    keras.utils.set_random_seed(0)
+    inp = Input((8, 8, 1))
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inp)
+    h = layers.MaxPooling2D(2, name="pool5")(h)
+    full_model = Model(inp, layers.Dense(10, activation="softmax", name="fc")(layers.Flatten()(h)))
+
+    model = full_model.new_graph(["pool5"])
+    assert len(model.outputs) == 1 and model.output_shape == (None, 4, 4, 16)
+    expected = full_model.get_layer("pool5")(full_model.get_layer("conv1")(images))
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-6)
+
+    input_node = Input((8, 8, 1))
+    features = model(input_node)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    transfer = Model(input_node, keras.layers.Dense(2, activation="softmax")(pooled))
+    assert transfer.predict(images, verbose=0).shape == (20, 2)
+    np.testing.assert_allclose(keras.Model(input_node, pooled).predict(images, verbose=0),
+                               np.mean(expected, axis=(1, 2)), rtol=1e-5)
+
+    several = full_model.new_graph(["conv1", "pool5"])
+    assert [tuple(t.shape) for t in several.outputs] == [(None, 8, 8, 16), (None, 4, 4, 16)]
+
+
 def test_new_graph_at_a_layer_inside_a_nested_model():
     model = nested()
     x = x8()
