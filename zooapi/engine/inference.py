@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
 from zooapi.engine.training import check_positive_int
@@ -106,6 +107,7 @@ def predict(model, df, feature_cols: ColumnSpec, prediction_col: str | Sequence[
     """
     from pyspark.sql import types as T
 
+    require_spark_dataframe(df, "df")
     shapes = output_shapes(model)
     names = prediction_columns(prediction_col, len(shapes))
     clash = [n for n in names if n in df.columns]
@@ -134,6 +136,7 @@ def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
     """
     from zooapi.engine.training import check_compiled
 
+    require_spark_dataframe(df, "df")
     check_compiled(model)
     job, blob = _inference_job(model, df, feature_cols, batch_size, labels=label_cols,
                                feature_preprocessing=feature_preprocessing,

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import driver_host, run_barrier_job
 from zooapi.engine.plan import feed_columns, plan_features, plan_labels
 from zooapi.engine.progress import Progress
@@ -172,6 +173,9 @@ def fit(
         >>> history = fit(model, df, "features", "label", batch_size=64, epochs=5)  # doctest: +SKIP
         >>> history.history["loss"]  # doctest: +SKIP
     """
+    require_spark_dataframe(df, "df")
+    if validation_df is not None:
+        require_spark_dataframe(validation_df, "validation_df")
     spark = df.sparkSession
     check_compiled(model)
     batch_size = check_positive_int("batch_size", batch_size)
