@@ -5,24 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 from zooapi.feed import TensorFeed, plan_groups
-from zooapi.feed.columns import ColumnSpec
+from zooapi.feed.columns import ColumnSpec, check_binding
 
 
 def _tensor_specs(tensors: Any) -> list[tuple[tuple[int | None, ...], str]]:
     return [(tuple(t.shape[1:]), str(t.dtype)) for t in tensors]
 
 
-def input_specs(model) -> list[tuple[tuple[int | None, ...] | None, str]]:
-    """(shape without batch axis, dtype) per model input; shape None when the
-    model is not built yet (its first batch will build it)."""
+def _feed_dtype(dtype: str) -> str:
+    """The dtype a feed decodes to for a model input of `dtype` (booleans
+    and other dtypes are fed as float32, which Keras casts)."""
+    return dtype if dtype == "string" or "int" in dtype or "float" in dtype else "float32"
+
+
+def _model_inputs(model) -> list | None:
+    """The model's input KerasTensors; None when the model is not built yet."""
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
         inputs = None
-    if not inputs:
+    return list(inputs) if inputs else None
+
+
+def input_specs(model) -> list[tuple[tuple[int | None, ...] | None, str]]:
+    """(shape without batch axis, dtype) per model input; shape None when the
+    model is not built yet (its first batch will build it)."""
+    inputs = _model_inputs(model)
+    if inputs is None:
         return [(None, "float32")]
-    return [(shape, dtype if dtype in ("string",) or "int" in dtype or "float" in dtype else "float32")
-            for shape, dtype in _tensor_specs(inputs)]
+    return [(shape, _feed_dtype(dtype)) for shape, dtype in _tensor_specs(inputs)]
 
 
 def output_shapes(model) -> list[tuple[int | None, ...] | None]:
@@ -39,16 +50,29 @@ def output_shapes(model) -> list[tuple[int | None, ...] | None]:
 def plan_features(model, schema, feature_cols: ColumnSpec, raw: bool = False) -> list[TensorFeed]:
     """Checks `feature_cols` against the schema and the model's inputs.
 
-    With `raw`, rows keep their decoded shape (user preprocessing shapes them).
+    Each column group must be able to feed the input it is bound to (see
+    `zooapi.feed.columns.check_binding`): a string column a string input, a
+    numeric column a numeric input. A scalar column (numeric, string or
+    binary) is shaped to the input's rank on the workers: `(n,)` feeds an
+    input of shape `(None, 1)` as `(n, 1)`.
+
+    With `raw`, rows keep their decoded shape and type, unchecked (user
+    preprocessing shapes them).
+
+    Raises:
+        TypeError: a column's type cannot feed its input (on the driver,
+            before any Spark job).
     """
     specs = input_specs(model)
     if raw:
         specs = [(None, dtype) for _, dtype in specs]
     groups = plan_groups(schema, feature_cols, len(specs), "feature")
+    inputs = None if raw else _model_inputs(model)
+    if inputs is not None:
+        for group, tensor in zip(groups, inputs):
+            check_binding(group, tensor.name, str(tensor.dtype), tuple(tensor.shape[1:]))
     feeds = []
     for group, (shape, dtype) in zip(groups, specs):
-        if not group.numeric and dtype != "string":
-            dtype = "string"
         feeds.append(TensorFeed(group, shape, dtype if group.numeric else "object"))
     return feeds
 

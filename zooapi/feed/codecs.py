@@ -163,7 +163,9 @@ def decode_group(
 
     Several numeric columns are flattened per row and concatenated. With
     `shape` (the tensor's shape without its batch axis), each row is
-    reshaped to it, and a row of the wrong size raises a `ValueError`.
+    reshaped to it, and a row of the wrong size raises a `ValueError`; a
+    scalar column of any kind (number, string, binary) so gets the input's
+    rank: `(n,)` becomes `(n, 1)` for a shape of `(1,)`.
     """
     parts = [decode_column(c, k, batch.column(c), offset) for c, k in zip(group.columns, group.kinds)]
     n = batch.num_rows
@@ -175,7 +177,7 @@ def decode_group(
         out = np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
     if group.numeric and dtype is not None and out.dtype != dtype:
         out = out.astype(dtype)
-    if shape is not None and group.numeric:
+    if shape is not None:
         out = fit_shape(out, shape, group)
     return out
 

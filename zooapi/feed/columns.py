@@ -26,10 +26,12 @@ ColumnSpec = Union[str, Sequence[Union[str, Sequence[str]]]]
 
 @dataclass(frozen=True)
 class ColumnGroup:
-    """The columns that feed one tensor, with the kind of each."""
+    """The columns that feed one tensor, with the kind of each (and its Spark
+    type, as `simpleString()`, for messages; empty when not known)."""
 
     columns: tuple[str, ...]
     kinds: tuple[str, ...]
+    spark_types: tuple[str, ...] = ()
 
     @property
     def numeric(self) -> bool:
@@ -122,7 +124,7 @@ def plan_groups(schema, spec: ColumnSpec | None, n_tensors: int, role: str) -> l
                     f"Its columns are: {', '.join(fields)}."
                 )
             kinds.append(column_kind(name, fields[name].dataType))
-        group = ColumnGroup(tuple(names), tuple(kinds))
+        group = ColumnGroup(tuple(names), tuple(kinds), tuple(fields[n].dataType.simpleString() for n in names))
         if len(names) > 1 and not group.numeric:
             odd = next(n for n, k in zip(names, kinds) if k not in NUMERIC_KINDS)
             raise TypeError(
@@ -132,6 +134,59 @@ def plan_groups(schema, spec: ColumnSpec | None, n_tensors: int, role: str) -> l
             )
         groups.append(group)
     return groups
+
+
+def _is_numeric_dtype(dtype: str) -> bool:
+    return "int" in dtype or "float" in dtype or dtype == "bool"
+
+
+def check_binding(group: ColumnGroup, tensor: str, dtype: str, shape: Sequence[int | None]) -> None:
+    """Refuses, before any data is read, a column group that cannot feed a
+    tensor named `tensor` of `dtype` and `shape` (without its batch axis).
+
+    String and binary columns feed `string` tensors, one value per row (a
+    tensor of shape `()`, `(1,)` or `(None,)`); numeric columns feed numeric
+    tensors; an image feeds a tensor of rank 2 or 3 (height, width[,
+    channels]).
+
+    Raises:
+        TypeError: the column's type cannot feed the tensor; the message
+            names the column, its Spark type, the tensor, its dtype and shape.
+        ValueError: a string or binary column (one value per row) is bound
+            to a tensor that needs several values per row.
+    """
+    full_shape = (None, *shape)
+    target = f"model input '{tensor}' (dtype={dtype}, shape={full_shape})"
+    types = group.spark_types or group.kinds
+
+    def refuse(i: int, expected: str) -> TypeError:
+        return TypeError(
+            f"Column '{group.columns[i]}' of Spark type {types[i]} cannot feed {target}; expected {expected}. "
+            f"Received: column '{group.columns[i]}' of type {types[i]}."
+        )
+
+    if dtype == "string":
+        if group.numeric:
+            raise refuse(0, "a string or binary column for a string input (cast numbers with "
+                            "`df.withColumn(name, col(name).cast('string'))`, or give the model a numeric input)")
+        if any(d not in (1, None) for d in shape):
+            raise ValueError(
+                f"Column '{group.columns[0]}' of Spark type {types[0]} holds one value per row and cannot "
+                f"fill {target}; expected an input of shape (None,), (None, 1) or (None, None) for a "
+                f"string column. Received: shape={full_shape}."
+            )
+        return
+    if not _is_numeric_dtype(dtype):
+        return  # a dtype this check does not know: Keras will say
+    for i, kind in enumerate(group.kinds):
+        if kind in ("string", "binary"):
+            raise refuse(i, f"a numeric column (a number, array<numeric> or an ML Vector) for a {dtype} input. "
+                            "Index strings first (`pyspark.ml.feature.StringIndexer`), decode bytes with "
+                            "`feature_preprocessing`, or give the model a `keras.Input(shape=(1,), "
+                            "dtype=\"string\")` in front of `StringLookup` or `TextVectorization`")
+        if kind == "image" and len(shape) not in (2, 3):
+            raise refuse(i, "an input of shape (None, height, width, channels) for an image column (or "
+                            "`feature_preprocessing` that turns images into the input's shape)")
 
 
 @dataclass(frozen=True)

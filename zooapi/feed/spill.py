@@ -38,7 +38,7 @@ class SpillWriter:
             meta = self._meta[i]
             if meta is None:
                 meta = self._open(i, arr)
-            elif meta["kind"] == "numeric" and list(arr.shape[1:]) != meta["shape"]:
+            elif list(arr.shape[1:]) != meta["shape"]:
                 raise ValueError(
                     f"{self.names[i]} has rows of shape {tuple(arr.shape[1:])} from row "
                     f"{self.rows} of its partition on; earlier rows had shape "
@@ -47,14 +47,15 @@ class SpillWriter:
             if meta["kind"] == "numeric":
                 self._files[i].write(np.ascontiguousarray(arr, dtype=meta["dtype"]).tobytes())
             else:
-                self._files[i].write_batch(pa.record_batch([pa.array(arr.tolist())], names=["v"]))
+                self._files[i].write_batch(pa.record_batch([pa.array(arr.reshape(-1).tolist())], names=["v"]))
         if arrays:
             self.rows += len(arrays[0])
 
     def _open(self, i: int, arr: np.ndarray) -> dict:
         if arr.dtype == object:
-            meta = {"kind": "object", "file": f"t{i}.arrow"}
-            sample = pa.array(arr[:1].tolist())
+            # Stored flat, one Arrow value per element; `shape` restores the rows.
+            meta = {"kind": "object", "file": f"t{i}.arrow", "shape": list(arr.shape[1:])}
+            sample = pa.array(arr[:1].reshape(-1).tolist())
             self._files[i] = pa.ipc.new_file(str(self.folder / meta["file"]), pa.schema([("v", sample.type)]))
         else:
             meta = {"kind": "numeric", "file": f"t{i}.bin", "dtype": arr.dtype.str, "shape": list(arr.shape[1:])}
@@ -80,6 +81,7 @@ class SpillReader:
         meta = json.loads((self.folder / "meta.json").read_text())
         self.rows = meta["rows"]
         self.tensors = []
+        self._row_shapes = [tuple(t["shape"]) if t else () for t in meta["tensors"]]
         for t in meta["tensors"]:
             path = str(self.folder / t["file"]) if t else None
             if t is None or self.rows == 0:
@@ -100,11 +102,13 @@ class SpillReader:
         order = None if ascending else np.argsort(indices, kind="stable")
         reads = indices if ascending else indices[order]
         out = []
-        for t in self.tensors:
+        for t, row_shape in zip(self.tensors, self._row_shapes):
             if isinstance(t, np.ndarray):
                 rows = np.asarray(t[reads])
             else:
-                rows = t.take(pa.array(reads)).to_numpy(zero_copy_only=False)
+                width = int(np.prod(row_shape, dtype=np.int64))
+                flat = reads if width == 1 else (reads[:, None] * width + np.arange(width)).reshape(-1)
+                rows = t.take(pa.array(flat)).to_numpy(zero_copy_only=False).reshape(len(reads), *row_shape)
             if order is not None:
                 restored = np.empty_like(rows)
                 restored[order] = rows

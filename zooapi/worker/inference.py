@@ -39,8 +39,58 @@ def clear_model_cache() -> None:
         _MODEL_CACHE.clear()
 
 
+def _batch_spec(array):
+    """The `tf.TensorSpec` of a batch with any number of rows."""
+    import tensorflow as tf
+
+    dtype = tf.string if np.asarray(array).dtype == object else tf.as_dtype(np.asarray(array).dtype)
+    return tf.TensorSpec((None, *np.shape(array)[1:]), dtype)
+
+
+def _as_tensor(array, spec):
+    import tensorflow as tf
+
+    if spec.dtype == tf.string:
+        return tf.convert_to_tensor(array, tf.string)
+    return tf.convert_to_tensor(np.asarray(array, dtype=spec.dtype.as_numpy_dtype))
+
+
+class _Traced:
+    """A Python function traced once per input signature (batch axis None)
+    into a `ConcreteFunction` of this model's own, and called as that.
+
+    Why not a `tf.function` called as usual: TensorFlow counts the traces of
+    every `tf.function` made from the same Python code together (its
+    retracing detector is keyed by the code object), so a worker that loads
+    several models (CrossValidator fits one per fold and parameter map) logs
+    "triggered tf.function retracing" although each model traced once; and a
+    `tf.function` without a signature traces again for the last, shorter
+    batch of a partition. A concrete function traced for `(None, ...)` takes
+    every batch size and never traces again.
+    """
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._concrete: dict = {}
+
+    @property
+    def traces(self) -> int:
+        return len(self._concrete)
+
+    def __call__(self, specs: tuple[list, ...], args: tuple[list, ...]):
+        """`fn(*args)`, each argument a list of arrays with its list of specs."""
+        import tensorflow as tf
+
+        key = tuple(tuple(group) for group in specs)
+        concrete = self._concrete.get(key)
+        if concrete is None:
+            concrete = self._concrete[key] = tf.function(self._fn).get_concrete_function(*specs)
+        return concrete(*[[_as_tensor(a, s) for a, s in zip(arrays, group)] for arrays, group in zip(args, specs)])
+
+
 class LoadedModel:
-    """A model and its compiled forward pass."""
+    """A model and its compiled forward pass (and evaluation step), each
+    traced once per input signature."""
 
     def __init__(self, model):
         import tensorflow as tf
@@ -50,14 +100,14 @@ class LoadedModel:
             inputs = model.inputs
         except (AttributeError, ValueError):
             inputs = None
-        if inputs:
-            signature = [tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in inputs]
-            self._forward = tf.function(lambda *xs: model(M.as_structure(list(xs)), training=False),
-                                        input_signature=signature)
-        else:
-            self._forward = tf.function(lambda *xs: model(M.as_structure(list(xs)), training=False),
-                                        reduce_retracing=True)
+        # A built model's own input specs (its dtypes, any batch size); an
+        # unbuilt one gets the specs of its first batch.
+        self._input_specs = [tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in inputs] if inputs else None
+        self.forward = _Traced(lambda xs: model(M.as_structure(xs), training=False))
         self._eval_step = None
+
+    def _forward(self, *xs):
+        return self.forward((self._input_specs or [_batch_spec(x) for x in xs],), (list(xs),))
 
     def predict(self, xs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
         """The model's outputs for all rows, computed `batch_size` rows at a time."""
@@ -84,17 +134,19 @@ class LoadedModel:
             self._loss = keras.metrics.Mean(name="loss")
             model = self.model
 
-            def step(x, y):
+            def step(xs, ys):
+                x, y = M.as_structure(xs), M.as_structure(ys)
                 y_pred = model(x, training=False)
                 loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
                 self._loss.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(y_pred)[0])[0])
                 model.compute_metrics(x, y, y_pred, sample_weight=None)
 
-            self._eval_step = tf.function(step, reduce_retracing=True)
+            self._eval_step = _Traced(step)
         return [self._loss] + M.compiled_metrics(self.model)
 
     def evaluate_batch(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
-        self._eval_step(M.as_structure(xs), M.as_structure(ys))
+        x_specs = self._input_specs or [_batch_spec(x) for x in xs]
+        self._eval_step((x_specs, [_batch_spec(y) for y in ys]), (list(xs), list(ys)))
 
 
 def _configure_tensorflow(threads: int) -> None:

@@ -83,6 +83,17 @@ def test_strings_stay_objects():
     assert out.dtype == object and list(out) == ["a b", "c"]
 
 
+def test_scalar_columns_of_every_kind_take_the_rank_of_the_model_input():
+    batch = pa.record_batch({"s": ["red", "blue"], "b": pa.array([b"\x00", b"\x01"]), "x": [1.5, 2.5]})
+    words = decode_group(batch, group(("s", "string")), shape=(1,), dtype="object")
+    assert words.shape == (2, 1) and words.tolist() == [["red"], ["blue"]]
+    assert decode_group(batch, group(("s", "string")), shape=(), dtype="object").tolist() == ["red", "blue"]
+    assert decode_group(batch, group(("b", "binary")), shape=(None,), dtype="object").tolist() == [[b"\x00"], [b"\x01"]]
+    np.testing.assert_array_equal(decode_group(batch, group(("x", "scalar")), shape=(1,)), [[1.5], [2.5]])
+    with pytest.raises(ValueError, match=r"Column 's' gives 1 value\(s\) per row .* expects shape \(3,\)"):
+        decode_group(batch, group(("s", "string")), shape=(3,), dtype="object")
+
+
 def test_null_is_refused_with_column_and_row_in_partition():
     batch = pa.record_batch({"x": pa.array([1.0, None, 3.0])})
     with pytest.raises(ValueError, match=r"Column 'x' has a null at row 101 of its partition"):

@@ -29,3 +29,20 @@ def test_rows_of_another_shape_in_a_later_batch_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"column 'x' has rows of shape \(3,\) from row 3 of its partition on"):
         w.append([np.zeros((1, 3))])
 
+
+
+def test_strings_shaped_to_the_model_input_read_back_with_their_row_shape(tmp_path):
+    w = SpillWriter(tmp_path, ["text", "pair"])
+    words = np.array([["a"], ["b"], ["c"]], object)
+    pairs = np.array([[b"a0", b"a1"], [b"b0", b"b1"], [b"c0", b"c1"]], object)
+    w.append([words[:2], pairs[:2]])
+    w.append([words[2:], pairs[2:]])
+    w.close()
+    text, pair = SpillReader(tmp_path).take(np.array([2, 0, 2]))
+    assert text.shape == (3, 1) and text.tolist() == [["c"], ["a"], ["c"]]
+    assert pair.shape == (3, 2) and pair.tolist() == [[b"c0", b"c1"], [b"a0", b"a1"], [b"c0", b"c1"]]
+    with pytest.raises(ValueError, match=r"text has rows of shape \(\) from row 3 of its partition on; "
+                                         r"earlier rows had shape \(1,\)"):
+        w = SpillWriter(tmp_path / "again", ["text", "pair"])
+        w.append([words, pairs])
+        w.append([np.array(["d"], object), pairs[:1]])
