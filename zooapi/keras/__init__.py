@@ -13,6 +13,8 @@ Example:
     >>> model = Sequential([Input((64,)), layers.Dense(10, activation="softmax")])
     >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     >>> model.fit(df, feature_cols="features", label_cols="label", num_workers=2)  # doctest: +SKIP
+    >>> scored = model.predict(df, feature_cols="features")  # doctest: +SKIP
+    >>> scored.withColumn("predicted", predicted_class("prediction"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 # Keras reads its backend once, at first import; never override a user's choice.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__all__ = ["Input", "Model", "Net", "Sequential", "layers"]
+__all__ = ["Input", "Model", "Net", "Sequential", "layers", "predicted_class"]
 
 _WHERE = {
     "Model": ("zooapi.keras.models", "Model"),
@@ -32,6 +34,7 @@ _WHERE = {
     "Net": ("zooapi.keras.net", "Net"),
     "Input": ("keras", "Input"),
     "layers": ("keras", "layers"),
+    "predicted_class": ("zooapi.nnframes.functions", "predicted_class"),
 }
 
 

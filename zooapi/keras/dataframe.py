@@ -40,9 +40,20 @@ def keras_arguments(method: Callable, model, *args, **kwargs) -> dict[str, Any]:
     return arguments
 
 
+def _is_pandas(x: Any) -> bool:
+    module = getattr(type(x), "__module__", "") or ""
+    return module.startswith(("pandas", "pyspark.pandas"))
+
+
 def check_not_dataframe_only(x: Any, **values: Any) -> None:
-    """Refuses DataFrame-only keywords when `x` is not a DataFrame."""
+    """Refuses DataFrame-only keywords when `x` is not a DataFrame; a pandas
+    DataFrame with them gets the engine's message showing how to make a
+    Spark one (`spark.createDataFrame(pdf)`)."""
     given = [name for name, value in values.items() if value is not None]
+    if given and _is_pandas(x):
+        from zooapi.engine.frames import require_spark_dataframe
+
+        require_spark_dataframe(x, "x")
     if given:
         raise TypeError(
             f"`{given[0]}` applies only when `x` is a Spark DataFrame; received x of type "
@@ -75,6 +86,27 @@ def _reject_unsupported(method: str, arguments: dict[str, Any]) -> None:
     extra = arguments.get("kwargs")
     if extra:
         raise ValueError(f"Unexpected keyword argument(s) for `{method}` on a DataFrame: {sorted(extra)}")
+
+
+def _label_names(label_cols: Any) -> list[str]:
+    if isinstance(label_cols, str):
+        return [label_cols]
+    return [name for entry in label_cols for name in _label_names(entry)]
+
+
+def _reject_string_labels(df, method: str, label_cols: Any) -> None:
+    """Keras losses take numbers: a string label column needs indexing first."""
+    from pyspark.sql import types as T
+
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    for name in _label_names(label_cols):
+        if isinstance(fields.get(name), T.StringType):
+            raise TypeError(
+                f"Label column '{name}' (`label_cols` in `{method}`) holds strings; expected numeric labels "
+                f"(class indices 0..k-1). Index them first with `pyspark.ml.feature.StringIndexer("
+                f"inputCol='{name}', outputCol='{name}_index')`, or train with "
+                "`zooapi.nnframes.NNClassifier`, which indexes string labels itself. "
+                f"Received: {name} of type string")
 
 
 def _reject_y(method: str, y: Any) -> None:
@@ -115,6 +147,7 @@ def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_work
     _require(df, "fit", "label_cols", label_cols, "output(s) as labels")
     _reject_y("fit", arguments["y"])
     _reject_unsupported("fit", arguments)
+    _reject_string_labels(df, "fit", label_cols)
     validation = arguments["validation_data"]
     if validation is not None and not is_spark_dataframe(validation):
         raise TypeError(
@@ -153,6 +186,7 @@ def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num
     _require(df, "evaluate", "label_cols", label_cols, "output(s) as labels")
     _reject_y("evaluate", arguments["y"])
     _reject_unsupported("evaluate", arguments)
+    _reject_string_labels(df, "evaluate", label_cols)
     options = {} if arguments["batch_size"] is None else {"batch_size": arguments["batch_size"]}
     callbacks = None
     if arguments["callbacks"]:
@@ -176,7 +210,8 @@ def evaluate(model, df, arguments: dict[str, Any], feature_cols, label_cols, num
 def predict(model, df, arguments: dict[str, Any], feature_cols, prediction_col, num_workers: int | None,
             feature_preprocessing=None):
     """Keras' `predict(x=df, ...)` through `zooapi.engine.predict`: the
-    DataFrame with the prediction column(s) added (lazy)."""
+    DataFrame with the prediction column(s) added (lazy). For a classifier,
+    `zooapi.keras.predicted_class(prediction_col)` is the class index."""
     from zooapi import engine
 
     _require(df, "predict", "feature_cols", feature_cols, "input(s)")

@@ -7,6 +7,7 @@ Example:
 
 from zooapi.nnframes.classifier import NNClassifier, NNClassifierModel
 from zooapi.nnframes.estimator import NNEstimator, NNModel
+from zooapi.nnframes.functions import predicted_class
 from zooapi.nnframes.image_reader import NNImageReader
 from zooapi.feature.preprocessing import (
     ArrayToTensor,
@@ -19,5 +20,5 @@ from zooapi.feature.preprocessing import (
 
 __all__ = [
     "ArrayToTensor", "ChainedPreprocessing", "MLlibVectorToTensor", "NNClassifier", "NNClassifierModel",
-    "NNEstimator", "NNImageReader", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor",
+    "NNEstimator", "NNImageReader", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor", "predicted_class",
 ]

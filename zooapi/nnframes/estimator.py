@@ -19,6 +19,27 @@ from zooapi.nnframes.persistence import PersistentStage
 
 logger = logging.getLogger(__name__)
 
+_OUTPUTS = "__zooapi_output"  # the per-output columns of a several-output model while transforming
+
+
+def _require_dataframe(dataset, name: str = "dataset"):
+    from zooapi.engine.frames import require_spark_dataframe
+
+    return require_spark_dataframe(dataset, name)
+
+
+def optimizer_to_json(method) -> Any:
+    """`optimMethod` as JSON: a name as it is, an instance as Keras serializes it."""
+    import keras
+
+    return method if isinstance(method, str) else keras.optimizers.serialize(method)
+
+
+def optimizer_from_json(value) -> Any:
+    import keras
+
+    return keras.optimizers.deserialize(value) if isinstance(value, dict) else value
+
 
 def _check_model(model) -> None:
     import keras
@@ -36,7 +57,17 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
 
     Defaults a user would pick (not Analytics Zoo's global batch 1 and 50
     epochs): `batchSize=32`, `maxEpoch=10`, `optimMethod="adam"` with
-    `learningRate=1e-3`, all workers of the session (`numWorkers=0`).
+    `learningRate=1e-3`, all workers of the session (`numWorkers=0`), and
+    `verbose=0`: silent on the console as every Spark ML estimator is (inside
+    `CrossValidator` the bars of concurrent fits would interleave); set 1 for
+    a progress bar or 2 for a line per epoch. The per-epoch lines also go to
+    the `zooapi.engine.training` logger at INFO.
+
+    The fitted model carries the Params it was fitted with (`labelCol`,
+    `batchSize`, `maxEpoch`, `learningRate`, `optimMethod`, `numWorkers`,
+    `shuffle`, `seed`, `clipNorm`, `clipValue`, `verbose`), as Spark ML
+    models do: `cv_model.bestModel.stages[-1].getLearningRate()` is the grid
+    value that won.
 
     Args:
         model: a Keras model, compiled or not.
@@ -148,9 +179,19 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
         model.compile(optimizer=self._optimizer(), loss=loss, metrics=metrics)
         return model
 
+    def _training_labels(self, dataset, validation):
+        """The frames and label column(s) training reads (a subclass may index
+        labels here), and more Params to set on the fitted model."""
+        return dataset, validation, self.getLabelCol(), {}
+
     def _fit(self, dataset):
         from zooapi import engine
 
+        _require_dataframe(dataset)
+        validation = self.getValidationDf()
+        if validation is not None:
+            _require_dataframe(validation, "validationDf")
+        dataset, validation, label_col, learned = self._training_labels(dataset, validation)
         model = self._compiled_copy()
         epochs = self.getMaxEpoch()
         if self.getEndWhen() is not None and not self.isSet(self.maxEpoch):
@@ -159,12 +200,12 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
             dataset = dataset.persist()
         try:
             history = engine.fit(
-                model, dataset, self.getFeaturesCol(), self.getLabelCol(),
+                model, dataset, self.getFeaturesCol(), label_col,
                 batch_size=self.getBatchSize(), epochs=epochs,
-                num_workers=self.getNumWorkers() or None, validation_df=self.getValidationDf(),
-                verbose=0, shuffle=self.getShuffle(), seed=self.getSeed(),
+                num_workers=self.getNumWorkers() or None, validation_df=validation,
+                verbose=self.getVerbose(), shuffle=self.getShuffle(), seed=self.getSeed(),
                 feature_preprocessing=self.feature_preprocessing, label_preprocessing=self.label_preprocessing,
-                validation_trigger=self.getValidationTrigger() if self.getValidationDf() is not None else None,
+                validation_trigger=self.getValidationTrigger() if validation is not None else None,
                 end_trigger=self.getEndWhen(), checkpoint_path=self.getCheckpointPath() or None,
                 checkpoint_trigger=self.getCheckpointTrigger(), checkpoint_overwrite=self.getCheckpointOverwrite(),
                 resume=self.getResume(), train_summary=self.getTrainSummary(),
@@ -174,11 +215,9 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
                 dataset.unpersist()
         fitted = self._model_class(model, feature_preprocessing=self.feature_preprocessing)
         fitted.history = history
-        self._copy_to_model(fitted)
+        self._copyValues(fitted)  # the Params it was fitted with, as Spark ML's copyValues
+        fitted._set(**learned)
         return fitted
-
-    def _copy_to_model(self, fitted) -> None:
-        fitted._set(featuresCol=self.getFeaturesCol(), predictionCol=self.getPredictionCol())
 
     # -- persistence -----------------------------------------------------
 
@@ -194,7 +233,7 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
         return {
             "loss": None if self.loss is None else keras.losses.serialize(keras.losses.get(self.loss))
             if not isinstance(self.loss, str) else self.loss,
-            "optimMethod": method if isinstance(method, str) else keras.optimizers.serialize(method),
+            "optimMethod": optimizer_to_json(method),
             "feature_preprocessing": preprocessing_to_json(self.feature_preprocessing),
             "label_preprocessing": preprocessing_to_json(self.label_preprocessing),
         }
@@ -209,7 +248,7 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
                     label_preprocessing=preprocessing_from_json(extra.get("label_preprocessing")))
         method = extra.get("optimMethod")
         if method is not None:
-            stage._set(optimMethod=keras.optimizers.deserialize(method) if isinstance(method, dict) else method)
+            stage._set(optimMethod=optimizer_from_json(method))
         return stage
 
 
@@ -217,9 +256,17 @@ class NNModel(Model, ModelParams, PersistentStage):
     """A Keras model as a Spark ML Model: `transform(df)` adds `predictionCol`.
 
     The prediction is `double` when the model has one output unit, else
-    `array<double>`; every input column is kept. The model is loaded once
-    per Python worker and runs on batches of `batchSize` rows (default 1024).
-    Works on streaming DataFrames.
+    `array<double>`; every input column is kept. A model with several
+    outputs gets one struct column `predictionCol` with one field per output,
+    in output order, named after the output (Keras' `output_names`), each
+    `double` or `array<double>` as above: `prediction.<name>` selects one.
+    The model is loaded once per Python worker and runs on batches of
+    `batchSize` rows (default 1024; a fitted model's is the batch size it
+    was trained with, as Keras' `predict` uses 32 unless told; set it to
+    change it). Works on streaming DataFrames.
+
+    A model returned by `NNEstimator.fit` carries the Params it was fitted
+    with (`getLearningRate()`, `getMaxEpoch()`, ...), saved and loaded with it.
 
     Args:
         model: a Keras model.
@@ -245,7 +292,17 @@ class NNModel(Model, ModelParams, PersistentStage):
     def _extra_defaults(self) -> None:
         """Subclasses with more Params set their defaults here."""
 
-    def _predict(self, dataset, prediction_col: str):
+    def output_names(self) -> list[str]:
+        """The model's output names, in output order (one per output; unique)."""
+        from zooapi.engine.plan import output_shapes
+
+        count = len(output_shapes(self.model))
+        names = list(getattr(self.model, "output_names", None) or [])
+        if len(names) != count or len(set(names)) != count:
+            names = [f"output_{i}" for i in range(count)]
+        return names
+
+    def _predict(self, dataset, prediction_col):
         from zooapi import engine
 
         if self.model is None:
@@ -253,15 +310,26 @@ class NNModel(Model, ModelParams, PersistentStage):
         return engine.predict(self.model, dataset, self.getFeaturesCol(), prediction_col=prediction_col,
                               batch_size=self.getBatchSize(), feature_preprocessing=self.feature_preprocessing)
 
+    def _predict_outputs(self, dataset, prefix: str):
+        """`dataset` with one column per model output, and their names: `prefix`
+        itself for one output, else `prefix_0`, `prefix_1`... in output order."""
+        count = len(self.output_names())
+        names = [prefix] if count == 1 else [f"{prefix}_{i}" for i in range(count)]
+        return self._predict(dataset, names[0] if count == 1 else names), names
+
     def _transform(self, dataset):
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
+        _require_dataframe(dataset)
         name = self.getPredictionCol()
-        out = self._predict(dataset, name)
-        if isinstance(out.schema[name].dataType, T.ArrayType):
-            out = out.withColumn(name, F.col(name).cast("array<double>"))
-        return out
+        out, columns = self._predict_outputs(dataset, name if len(self.output_names()) == 1 else _OUTPUTS)
+        values = [F.col(c).cast("array<double>") if isinstance(out.schema[c].dataType, T.ArrayType) else F.col(c)
+                  for c in columns]
+        if len(columns) == 1:
+            return out.withColumn(name, values[0])
+        fields = [value.alias(output) for value, output in zip(values, self.output_names())]
+        return out.withColumn(name, F.struct(*fields)).drop(*columns)
 
     def _model_bytes(self) -> bytes:
         from zooapi.worker.serialization import model_to_blob
@@ -269,11 +337,17 @@ class NNModel(Model, ModelParams, PersistentStage):
         return model_to_blob(self.model).data
 
     def _extra_metadata(self) -> dict[str, Any]:
-        return {"feature_preprocessing": preprocessing_to_json(self.feature_preprocessing)}
+        extra = {"feature_preprocessing": preprocessing_to_json(self.feature_preprocessing)}
+        if self.isSet(self.optimMethod):
+            extra["optimMethod"] = optimizer_to_json(self.getOptimMethod())
+        return extra
 
     @classmethod
     def _from_saved(cls, model, extra: dict[str, Any]):
-        return cls(model, feature_preprocessing=preprocessing_from_json(extra.get("feature_preprocessing")))
+        stage = cls(model, feature_preprocessing=preprocessing_from_json(extra.get("feature_preprocessing")))
+        if extra.get("optimMethod") is not None:
+            stage._set(optimMethod=optimizer_from_json(extra["optimMethod"]))
+        return stage
 
 
 NNEstimator._model_class = NNModel

@@ -74,6 +74,14 @@ def _to_positive_int(value: Any) -> int:
     return value
 
 
+def _to_verbose(value: Any) -> int:
+    value = TypeConverters.toInt(value)
+    if value not in (0, 1, 2):
+        raise ValueError(f"Received an invalid value for `verbose`, expected 0 (silent), 1 (progress bar) or 2 "
+                         f"(one line per epoch). Received: verbose={value!r}")
+    return value
+
+
 def _to_non_negative_int(value: Any) -> int:
     value = TypeConverters.toInt(value)
     if value < 0:
@@ -105,18 +113,33 @@ ESTIMATOR_PARAMS = [
     ParamSpec("clipNorm", "clip each gradient to this L2 norm (the optimizer's clipnorm); 0 for none", TypeConverters.toFloat, 0.0),
     ParamSpec("clipValue", "clip gradient values to [-clipValue, clipValue] (the optimizer's clipvalue); 0 for none", TypeConverters.toFloat, 0.0),
     ParamSpec("cachingSample", "persist the selected training columns while training (helps when the input is costly to recompute)", TypeConverters.toBoolean, False),
+    # 0, as every Spark ML estimator is silent: inside CrossValidator (parallelism > 1) progress
+    # bars of concurrent fits would interleave. zooapi's per-epoch lines still go to `logging`.
+    ParamSpec("verbose", "training output on the console: 0 silent (per-epoch lines still go to logging), 1 progress bar, 2 one line per epoch", _to_verbose, 0),
 ]
+
+# The training Params a fitted model carries, as Spark ML models carry their
+# estimator's: `CrossValidatorModel.bestModel.getLearningRate()` is the value that won.
+# (`batchSize` is in MODEL_PARAMS: a fitted model also predicts in batches of it.)
+FITTED_WITH = ("labelCol", "maxEpoch", "learningRate", "optimMethod", "numWorkers", "shuffle", "seed",
+               "clipNorm", "clipValue", "verbose")
 
 MODEL_PARAMS = [
     ParamSpec("featuresCol", ESTIMATOR_PARAMS[0].doc, _to_column_spec, "features"),
-    ParamSpec("predictionCol", "prediction column name", TypeConverters.toString, "prediction"),
-    ParamSpec("batchSize", "rows per forward pass when predicting", _to_positive_int, 1024),
-]
+    ParamSpec("predictionCol", "prediction column name (a struct with one field per output for a model with several outputs)", TypeConverters.toString, "prediction"),
+    ParamSpec("batchSize", "rows per forward pass when predicting; a fitted model's is the global batch size it was trained with", _to_positive_int, 1024),
+] + [ParamSpec(s.name, f"as fitted (no effect on transform): {s.doc}", s.converter, s.default)
+     for s in ESTIMATOR_PARAMS if s.name in FITTED_WITH]
 
 CLASSIFIER_PARAMS = [
     ParamSpec("probabilityCol", "column of class probabilities (a Vector); empty to leave it out", TypeConverters.toString, "probability"),
     ParamSpec("rawPredictionCol", "column of raw scores (a Vector); empty to leave it out", TypeConverters.toString, "rawPrediction"),
     ParamSpec("threshold", "for a model with one sigmoid output: predict 1 when the probability is above it", TypeConverters.toFloat, 0.5),
+    ParamSpec("predictedLabelCol", "column of the predicted label's string (as IndexToString), added when the labels were strings; empty to leave it out", TypeConverters.toString, "predictedLabel"),
+]
+
+CLASSIFIER_MODEL_PARAMS = [
+    ParamSpec("labels", "the string labels, by class index (StringIndexer's order: most frequent first, ties alphabetical); empty when the labels were numbers", TypeConverters.toListString, []),
 ]
 
 
@@ -158,6 +181,7 @@ def set_defaults(params: Params, *tables: list[ParamSpec]) -> None:
 EstimatorParams = params_mixin("EstimatorParams", ESTIMATOR_PARAMS)
 ModelParams = params_mixin("ModelParams", MODEL_PARAMS)
 ClassifierParams = params_mixin("ClassifierParams", CLASSIFIER_PARAMS)
+ClassifierModelParams = params_mixin("ClassifierModelParams", CLASSIFIER_MODEL_PARAMS)
 
 # Params that hold objects Spark ML cannot write as JSON; saved otherwise or not at all.
 UNSAVED_PARAMS = {"validationDf", "optimMethod", "validationTrigger", "endWhen", "checkpointTrigger",

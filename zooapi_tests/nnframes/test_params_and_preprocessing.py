@@ -75,3 +75,34 @@ def test_preprocessing_saves_as_json_and_pickles_only_with_consent():
         from keras.src.backend.common import global_state
 
         global_state.set_global_attribute("safe_mode_saving", None)
+
+
+def test_verbose_param_is_quiet_by_default_and_refuses_other_levels():
+    est = NNClassifier(small_model())
+    assert est.getVerbose() == 0
+    assert est.setVerbose(2).getVerbose() == 2
+    with pytest.raises(ValueError, match=r"Received an invalid value for `verbose`, expected 0 \(silent\), 1 "
+                                         r"\(progress bar\) or 2 \(one line per epoch\)\. Received: verbose=3"):
+        NNEstimator(small_model(), "mse", verbose=3)
+
+
+def test_models_carry_training_params_with_the_estimators_defaults():
+    est, model = NNClassifier(small_model()), NNClassifierModel(small_model())
+    for name in ("labelCol", "maxEpoch", "learningRate", "optimMethod", "numWorkers", "shuffle", "seed", "verbose"):
+        assert model.getOrDefault(name) == est.getOrDefault(name), name
+    assert model.getBatchSize() == 1024  # an unfitted model predicts in large batches
+    assert model.getLabels() == [] and model.getPredictedLabelCol() == "predictedLabel"
+    assert not NNModel(small_model()).hasParam("labels")
+
+
+def test_a_pandas_dataframe_is_refused_with_how_to_make_a_spark_one():
+    import pandas as pd
+
+    pdf = pd.DataFrame({"features": [[0.0] * 4], "label": [1.0]})
+    expected = r"expected a Spark DataFrame .*not a pandas DataFrame; create one with `spark\.createDataFrame\(pdf\)`"
+    with pytest.raises(TypeError, match=rf"`dataset`, {expected}"):
+        NNClassifier(small_model()).fit(pdf)
+    with pytest.raises(TypeError, match=rf"`dataset`, {expected}"):
+        NNModel(small_model()).transform(pdf)
+    with pytest.raises(TypeError, match=rf"`dataset`, {expected}"):
+        NNClassifierModel(small_model()).transform(pdf)
