@@ -119,7 +119,9 @@ _STANDBY_TRAINER: list[subprocess.Popen] = []
 
 
 def _spawn_trainer() -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2")
+    from zooapi.quiet import quiet_environment
+
+    env = quiet_environment(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
     env.pop("TF_CONFIG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "zooapi.worker.trainer", "--standby"],
