@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
+from zooapi.quiet import QUIET_DEFAULTS, VERBOSE_SWITCH, quiet_environment
+
 logger = logging.getLogger(__name__)
 
 MIN_JAVA = 17
@@ -20,7 +22,6 @@ _DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
     "spark.ui.showConsoleProgress": "false",
-    "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": "2",
 }
 
 
@@ -112,7 +113,10 @@ def init_nncontext(
     Arrow is enabled, console progress bars and INFO logs (Spark's and
     TensorFlow's) are off, and the Python
     workers run the driver's own interpreter unless `spark.pyspark.python` or
-    `PYSPARK_PYTHON` says otherwise. With no `master` given and none configured
+    `PYSPARK_PYTHON` says otherwise. The driver's TensorFlow log settings
+    (`TF_CPP_MIN_LOG_LEVEL`, `GRPC_VERBOSITY`, `GLOG_minloglevel`,
+    `ZOOAPI_VERBOSE_WORKERS`: the user's, else zooapi's quiet defaults) reach
+    the executors as `spark.executorEnv.*` unless `conf` sets them. With no `master` given and none configured
     (by `spark-submit`, `PYSPARK_SUBMIT_ARGS` or `spark-defaults.conf`), Spark
     runs locally on every core (`local[*]`).
 
@@ -138,7 +142,10 @@ def init_nncontext(
             )
         conf = dict(conf.getAll())
     settings = dict(conf or {})
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_environment(os.environ)
+    for key in (*QUIET_DEFAULTS, VERBOSE_SWITCH):
+        if key in os.environ:
+            settings.setdefault(f"spark.executorEnv.{key}", os.environ[key])
     if SparkContext._active_spark_context is None:
         ensure_java()
     # No master given: Spark's own resolution applies (spark-submit,
@@ -158,8 +165,96 @@ def init_nncontext(
         # PySpark reads the workers' Python from the environment, not the conf.
         os.environ["PYSPARK_PYTHON"] = sys.executable
         settings["spark.pyspark.python"] = sys.executable
+    elif "spark.pyspark.python" in settings and not os.environ.get("PYSPARK_PYTHON"):
+        # Only spark-submit turns the conf into the variable that PySpark reads.
+        os.environ["PYSPARK_PYTHON"] = str(settings["spark.pyspark.python"])
     for key, value in {**_DEFAULTS, **settings}.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# Interpreter path -> the modules it lacks (empty: it can run zooapi's tasks;
+# None: it did not run).
+_WORKER_PYTHON_CACHE: dict[str, tuple[str, ...] | None] = {}
+_WORKER_PYTHON_CACHE_SIZE = 16
+_WORKER_MODULES = ("zooapi", "pyarrow", "numpy", "keras", "tensorflow")
+
+
+def clear_worker_python_cache() -> None:
+    """Forgets which interpreters `check_worker_python` has checked."""
+    _WORKER_PYTHON_CACHE.clear()
+
+
+def _missing_modules(python: str) -> tuple[str, ...] | None:
+    """The modules of `_WORKER_MODULES` that `python` cannot find (looked up,
+    not imported: well under a second), or None when it does not run; cached
+    per interpreter."""
+    if python not in _WORKER_PYTHON_CACHE:
+        code = ("import importlib.util as u; print(' '.join(m for m in %r if u.find_spec(m) is None))"
+                % (_WORKER_MODULES,))
+        try:
+            out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+            missing = tuple(out.stdout.split()) if out.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            missing = None
+        if len(_WORKER_PYTHON_CACHE) >= _WORKER_PYTHON_CACHE_SIZE:
+            _WORKER_PYTHON_CACHE.clear()
+        _WORKER_PYTHON_CACHE[python] = missing
+    return _WORKER_PYTHON_CACHE[python]
+
+
+def check_worker_python(spark) -> None:
+    """Refuses, before a job starts, a session whose Python workers cannot
+    import zooapi.
+
+    Spark starts its Python workers with the interpreter that
+    `PYSPARK_PYTHON` named when the SparkContext started, else `python3` from
+    the PATH: not necessarily the driver's (a session started from Python
+    ignores `spark.pyspark.python`; only spark-submit reads it). When that
+    is another interpreter, it is asked once, and the answer cached, whether
+    it finds zooapi and the modules its tasks import. Only local masters
+    (`local`, `local-cluster`), whose workers run on this machine, are
+    checked; a Spark Connect session (no SparkContext) is not.
+
+    Args:
+        spark: the `SparkSession` that will run the job.
+
+    Raises:
+        RuntimeError: the workers' Python lacks zooapi (or pyarrow, numpy,
+            keras, tensorflow), or does not exist; the message names it and
+            how to fix it.
+
+    Example:
+        >>> check_worker_python(zooapi.init_nncontext())  # doctest: +SKIP
+    """
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return
+    try:
+        sc = spark.sparkContext
+        master = sc.master
+    except Exception:  # noqa: BLE001 - no classic SparkContext: nothing to check
+        return
+    if not master.startswith("local"):
+        return
+    configured = getattr(sc, "pythonExec", None) or os.environ.get("PYSPARK_PYTHON") or "python3"
+    python = shutil.which(configured) or configured
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        return
+    missing = _missing_modules(python)
+    if missing == ():
+        return
+    conf_python = spark.conf.get("spark.pyspark.python", None)
+    ignored = (f" (`spark.pyspark.python={conf_python}` is not what they run: PySpark reads "
+               "PYSPARK_PYTHON when the SparkContext starts, and only spark-submit turns the conf into it)"
+               if conf_python and conf_python not in (configured, python) else "")
+    found = "does not run here" if missing is None else f"cannot import {', '.join(missing)}"
+    raise RuntimeError(
+        f"Spark's Python workers run `{configured}` ({python}), which {found}{ignored}; expected a "
+        f"Python with zooapi installed, such as this driver's {sys.executable}. Set "
+        f"PYSPARK_PYTHON={sys.executable} in the environment before the SparkSession starts, or "
+        "`spark.pyspark.python` with spark-submit, or start the session with `zooapi.init_nncontext()`, "
+        "which does it for you; or install zooapi into that Python (README: \"Use zooapi in your own "
+        "environment\")."
+    )

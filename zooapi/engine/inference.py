@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zooapi.context import check_worker_python
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
@@ -53,6 +54,7 @@ def model_broadcast(spark, blob):
 def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels: ColumnSpec | None = None,
                    feature_preprocessing=None, label_preprocessing=None):
     spark = df.sparkSession
+    check_worker_python(spark)
     features = plan_features(model, df.schema, feature_cols, raw=feature_preprocessing is not None)
     if batch_size is None:
         batch_size = DEFAULT_PREDICT_BATCH if all(f.group.numeric for f in features) else DEFAULT_LARGE_ROW_BATCH

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from zooapi.context import check_worker_python
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import driver_host, run_barrier_job
 from zooapi.engine.plan import feed_columns, plan_features, plan_labels
@@ -192,6 +193,7 @@ def fit(
     if validation_df is not None:
         plan_features(model, validation_df.schema, feature_cols, raw=raw_x)
         plan_labels(model, validation_df.schema, label_cols, raw=raw_y)
+    check_worker_python(spark)
     data = _training_data(df, columns, validation_df, num_workers)
     control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
                        checkpoint_overwrite)
