@@ -64,11 +64,12 @@ def test_pipeline_on_executors_saves_and_loads_in_a_new_session(spark_cluster, t
                                np.stack([v.toArray() for v in expected.probability]), atol=1e-6)
 
 
-def test_cross_validator_picks_the_best_of_a_grid(spark):
+def test_cross_validator_picks_the_best_of_a_grid_and_its_best_model_carries_the_winning_params(
+        spark, tmp_path, capsys):
     train = cancer_frame(spark)
     pipe = pipeline(two_class_model())
     clf = pipe.getStages()[-1]
-    clf.setMaxEpoch(3)
+    clf.setMaxEpoch(3).setOptimMethod(keras.optimizers.Adam(beta_1=0.8))
     grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-5, 0.01]).addGrid(clf.batchSize, [32, 64]).build()
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
     cv = CrossValidator(estimator=pipe, estimatorParamMaps=grid, evaluator=evaluator, numFolds=2, seed=5)
@@ -78,6 +79,18 @@ def test_cross_validator_picks_the_best_of_a_grid(spark):
     assert model.avgMetrics[best] >= min(model.avgMetrics)
     assert grid[best][clf.learningRate] == 0.01  # a learning rate of 1e-5 barely moves in 3 epochs
     assert model.avgMetrics[best] > 0.9
+    assert "Epoch 1/3" not in capsys.readouterr().out  # verbose=0 by default: 9 fits print nothing
+
+    # As Spark ML models carry theirs: the Params the best model was fitted with, saved and loaded with it.
+    fitted_with = {"learningRate": 0.01, "batchSize": grid[best][clf.batchSize], "maxEpoch": 3, "seed": 1,
+                   "numWorkers": 2, "labelCol": "label", "featuresCol": "scaled", "verbose": 0}
+    stage = model.bestModel.stages[-1]
+    model.bestModel.save(str(tmp_path / "best"))
+    loaded = PipelineModel.load(str(tmp_path / "best")).stages[-1]
+    for fitted in (stage, loaded):
+        assert {name: fitted.getOrDefault(name) for name in fitted_with} == fitted_with
+        assert isinstance(fitted.getOptimMethod(), keras.optimizers.Adam)
+        assert fitted.getOptimMethod().get_config()["beta_1"] == pytest.approx(0.8)
 
     split = TrainValidationSplit(estimator=pipe, estimatorParamMaps=ParamGridBuilder().addGrid(
         clf.maxEpoch, [1, 6]).build(), evaluator=evaluator, trainRatio=0.7, seed=5).fit(train)
