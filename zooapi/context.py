@@ -22,6 +22,12 @@ _DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
     "spark.ui.showConsoleProgress": "false",
+    # A barrier job needing more task slots than the cluster has: Spark
+    # retries its check every 15 s, 40 times (10 minutes) by default; read at
+    # SparkContext start. Ten checks a second apart leave executors that are
+    # still registering time to come.
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.interval": "1s",
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "10",
 }
 
 

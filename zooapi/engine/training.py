@@ -10,14 +10,15 @@ from typing import Sequence
 import numpy as np
 
 from zooapi.context import check_worker_python
+from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
-from zooapi.engine.jobs import driver_host, run_barrier_job
+from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job
 from zooapi.engine.plan import feed_columns, plan_features, plan_labels
 from zooapi.engine.progress import Progress
 from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
 from zooapi.worker.serialization import load_model_bytes, model_to_blob
-from zooapi.worker.supervisor import SPLIT_COLUMN, TrainJob, train_partition
+from zooapi.worker.supervisor import SPLIT_COLUMN, WORKER_ROWS, TrainJob, train_partition
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +60,53 @@ def _barrier_ready(data, num_workers: int) -> bool:
     return True
 
 
+def _check_training_rows(total: int, num_workers: int) -> None:
+    if total == 0:
+        raise ValueError("The training DataFrame `df` is empty: it has no rows to train on "
+                         "(check the filters or the path it was read from).")
+    if total < num_workers:
+        raise ValueError(f"num_workers={num_workers} is more than the number of training rows ({total}); "
+                         f"use at most {total} worker(s).")
+
+
 def _training_data(df, columns: list[str], validation_df, num_workers: int):
+    """The DataFrame the barrier job reads: the training columns (and the
+    validation rows, marked) in `num_workers` partitions with equal shares of
+    rows (`zooapi.engine.balance`); and the training rows of each worker."""
     from pyspark.sql import functions as F
 
-    data = df.select(*columns)
-    if validation_df is None:
-        # Reuse the partitions as they are when Spark allows it: no shuffle.
-        return data if _barrier_ready(data, num_workers) else data.repartition(num_workers)
-    types = {f.name: f.dataType for f in data.schema.fields}
-    val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
-    both = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
-        val.withColumn(SPLIT_COLUMN, F.lit(1).cast("byte")))
-    return both.repartition(num_workers)
+    data, split = df.select(*columns), None
+    if validation_df is not None:
+        types = {f.name: f.dataType for f in data.schema.fields}
+        val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
+        data, split = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
+            val.withColumn(SPLIT_COLUMN, F.lit(1).cast("byte"))), SPLIT_COLUMN
+    counts = count_partition_rows(data, split)
+    _check_training_rows(counts.total, num_workers)
+    if split is None and _barrier_ready(data, num_workers):
+        shares = [counts.train.get(p, 0) for p in range(num_workers)]
+        if is_balanced(shares):
+            logger.info("Training rows per worker: %s (the DataFrame's own partitions)", shares)
+            return data, shares
+    shares = worker_shares(counts.train, num_workers)
+    logger.info("Training rows per worker: %s (dealt evenly from %d partition(s) of %s rows)", shares,
+                len(counts.train), "/".join(str(counts.train[p]) for p in sorted(counts.train)))
+    return rebalance(data, counts, num_workers), shares
+
+
+def _worker_rows_logger(planned: list[int]):
+    """Logs the rows each worker reports having (the chief sends them once
+    all workers have spilled their partitions)."""
+    def log(msg) -> None:
+        rows = list(msg["rows"])
+        logger.info("Workers hold %s training rows (%s validation rows)", rows, list(msg.get("val_rows", [])))
+        if rows != planned and not is_balanced(rows):
+            # Rows are still dealt in turn within each partition: a share
+            # is off by at most one row per partition that changed.
+            logger.warning("The workers hold %s training rows where %s were counted: the DataFrame gives other "
+                           "partitions each time it is computed (a sampled range partitioning, a random "
+                           "source); `cache()` it for equal shares", rows, planned)
+    return log
 
 
 def _apply_result(model, data: bytes, custom_objects) -> None:
@@ -124,6 +160,20 @@ def fit(
     of steps per epoch, `ceil(rows / batch_size)`, cycling through its
     partition in a new order each pass (seeded by `seed`).
 
+    How rows are assigned to workers: before training, one small Spark job
+    counts the rows of every partition of `df` (no row leaves the
+    executors). When `df` has exactly `num_workers` partitions that a
+    barrier stage can read as they are and their sizes are within 2% of each
+    other, worker i trains on partition i. Otherwise (an empty or skewed
+    partition, a Parquet file read as one full and one empty split, a
+    filter, a union, a coalesce, another partition count) the rows are dealt
+    to the workers in turn, in partition order, by one shuffle: every worker
+    gets the same number of rows, give or take one. Validation rows are dealt
+    the same way, apart. The shares are logged ("Training rows per worker").
+    The counting job computes `df` once more; `cache()` a DataFrame that is
+    expensive to compute or that gives other rows each time (a random
+    source).
+
     Args:
         model: a compiled Keras 3 model; it holds the trained weights (and
             optimizer state) afterwards.
@@ -135,7 +185,8 @@ def fit(
         batch_size: the global batch size, at least `num_workers`.
         epochs: the number of epochs.
         num_workers: barrier tasks to train on; default the session's default
-            parallelism. Each needs a free task slot at once.
+            parallelism. Each needs a free task slot at once: more workers
+            than the cluster's task slots is refused before the job starts.
         validation_df: a DataFrame evaluated after every epoch (`val_` logs).
         callbacks: Keras callbacks; they run on the driver at each epoch end
             with the model holding the epoch's weights.
@@ -170,6 +221,13 @@ def fit(
     Returns:
         A `keras.callbacks.History`.
 
+    Raises:
+        TypeError: `df` is not a Spark DataFrame (a pandas one, say).
+        ValueError: a bad argument, a column that does not fit the model, an
+            empty DataFrame, fewer rows than workers, more workers than task
+            slots, or bad data found by a worker (its traceback follows the
+            message; Spark's own report is the exception's `spark_error`).
+
     Example:
         >>> history = fit(model, df, "features", "label", batch_size=64, epochs=5)  # doctest: +SKIP
         >>> history.history["loss"]  # doctest: +SKIP
@@ -194,12 +252,19 @@ def fit(
         plan_features(model, validation_df.schema, feature_cols, raw=raw_x)
         plan_labels(model, validation_df.schema, label_cols, raw=raw_y)
     check_worker_python(spark)
-    data = _training_data(df, columns, validation_df, num_workers)
     control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
                        checkpoint_overwrite)
     if resume and not checkpoint_path:
         raise ValueError("Received resume=True without a `checkpoint_path` to resume from.")
-    retries = (2 if checkpoint_path else 0) if max_retries is None else int(max_retries)
+    if max_retries is None:
+        retries = 2 if checkpoint_path else 0
+    elif isinstance(max_retries, bool) or not isinstance(max_retries, (int, np.integer)) or max_retries < 0:
+        raise ValueError("Received an invalid value for `max_retries`, expected a non-negative integer (0: no "
+                         f"retry). Received: max_retries={max_retries!r}")
+    else:
+        retries = int(max_retries)
+    check_task_slots(spark, num_workers)
+    data, shares = _training_data(df, columns, validation_df, num_workers)
 
     blob = model_to_blob(model)
     user_callbacks = list(callbacks or [])
@@ -215,7 +280,7 @@ def fit(
     start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
     for attempt in range(retries + 1):
         try:
-            rows = _run_training(spark, data, job, start_blob, progress)
+            rows = _run_training(spark, data, job, start_blob, progress, _worker_rows_logger(shares))
             break
         except (ValueError, TypeError, KeyboardInterrupt):
             raise
@@ -265,14 +330,20 @@ def _start_point(job: TrainJob, blob, checkpoint_path: str | None, first_epoch: 
     return ModelBlob(data, blob.custom_objects, blob.key), where
 
 
-def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
+def _run_training(spark, data, job: TrainJob, blob, progress: Progress, on_worker_rows):
     """One attempt: one barrier job over `data`; returns the chief's rows."""
+    def on_event(event) -> None:
+        if event.message.get("type") == WORKER_ROWS:
+            on_worker_rows(event.message)
+        else:
+            progress(event)
+
     broadcast = spark.sparkContext.broadcast(blob)
     try:
         with JobServer(driver_host(spark)) as server:
             job.driver, job.model = server.address, broadcast
             result = data.mapInArrow(
                 lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)
-            return run_barrier_job(spark, server, result.collect, progress)
+            return run_barrier_job(spark, server, result.collect, on_event)
     finally:
         broadcast.destroy(blocking=False)

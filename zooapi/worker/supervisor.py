@@ -37,6 +37,7 @@ from zooapi.worker.protocol import DriverClient
 logger = logging.getLogger(__name__)
 
 SPLIT_COLUMN = "__zooapi_split"  # 0: training row, 1: validation row
+WORKER_ROWS = "worker_rows"  # the chief's report to the driver: every worker's rows, once spilled
 RESULT_CHUNK = 64 << 20
 
 
@@ -162,18 +163,23 @@ def clear_standby_trainer() -> None:
 
 
 def _check_rows(job: TrainJob, rows: list[int]) -> None:
+    """Every worker needs rows. The driver has dealt the rows evenly, so this
+    fails only when the DataFrame gave other rows to training than to the
+    driver's count (a non-deterministic source)."""
     total = sum(rows)
+    if total == 0:
+        raise ValueError("The training DataFrame `df` is empty: it has no rows to train on.")
     if total < job.num_workers:
         raise ValueError(
             f"num_workers={job.num_workers} is more than the number of training rows "
-            f"({total}); use at most {max(total, 1)} worker(s)."
+            f"({total}); use at most {total} worker(s)."
         )
     empty = [i for i, r in enumerate(rows) if r == 0]
     if empty:
         raise ValueError(
-            f"Partition {empty[0]} of the training data is empty ({total} rows over "
-            f"{job.num_workers} workers); repartition the DataFrame, e.g. "
-            f"`df.repartition({job.num_workers})`."
+            f"Worker {empty[0]} received no training rows ({total} rows over {job.num_workers} workers: {rows}), "
+            f"although the rows were dealt evenly when counted: the DataFrame gives other rows each time it is "
+            f"computed (a non-deterministic source?); `cache()` or `checkpoint()` it before training."
         )
 
 
@@ -183,7 +189,9 @@ def _child_error(folder: Path, code: int, rank: int) -> Exception:
         err = json.loads(error_file.read_text())
         kind = {"ValueError": ValueError, "TypeError": TypeError}.get(err["type"])
         if kind is not None:
-            return kind(err["message"])
+            exc = kind(err["message"])
+            exc.worker_traceback = err.get("traceback", "")  # sent to the driver below the message
+            return exc
         return TrainerError(f"{err['type']}: {err['message']}\n--- trainer traceback ---\n{err['traceback']}")
     log = folder / "child.log"
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
@@ -204,6 +212,9 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
         me = {"host": host, "port": _free_port(), "rows": rows, "val_rows": val_rows}
         peers = [json.loads(p) for p in ctx.allGather(json.dumps(me))]
+        if rank == 0:
+            client.send({"type": WORKER_ROWS, "rows": [p["rows"] for p in peers],
+                         "val_rows": [p["val_rows"] for p in peers]})
         _check_rows(job, [p["rows"] for p in peers])
         sizes = worker_batch_sizes(job.batch_size, job.num_workers)
         local = sum(1 for p in peers if p["host"] == host)
@@ -258,7 +269,8 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
                 "type": "error",
                 "error": type(exc).__name__,
                 "message": str(exc),
-                "traceback": "" if isinstance(exc, TrainerError) else traceback.format_exc(),
+                "traceback": "" if isinstance(exc, TrainerError) else (
+                    getattr(exc, "worker_traceback", "") or traceback.format_exc()),
             })
         except OSError:
             pass
