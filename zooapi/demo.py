@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("Held-out accuracy: %.4f (loss %.4f)", scores["accuracy"], scores["loss"])
 
     output = args.output or os.path.join(tempfile.mkdtemp(prefix="zooapi-demo-"), "predictions.parquet")
-    from pyspark.sql import functions as F
+    from zooapi.keras import predicted_class
 
     scored = engine.predict(model, test, "image", prediction_col="probabilities")
-    scored = scored.withColumn("predicted", F.expr("array_position(probabilities, array_max(probabilities)) - 1"))
+    scored = scored.withColumn("predicted", predicted_class("probabilities"))
     scored.select("label", "predicted", "probabilities").write.mode("overwrite").parquet(output)
     logger.info("Predictions written to %s", output)
     spark.read.parquet(output).select("label", "predicted").show(5)
