@@ -59,6 +59,7 @@ class Progress:
         self.last_line = 0.0
         self.steps = 0
         self.began = False
+        self.diverged: dict | None = None
 
     def __call__(self, event: Event) -> None:
         msg = event.message
@@ -122,6 +123,9 @@ class Progress:
     def _on_checkpoint(self, msg, event) -> None:
         logger.info("Checkpoint %s written (epoch %d, iteration %d)", msg["name"], msg["epoch"], msg["iteration"])
 
+    def _on_diverged(self, msg, event) -> None:
+        self.diverged = msg
+
     def _on_train_end(self, msg, event) -> None:
         self.digests[msg["worker"]] = msg["weights_sha256"]
         event.reply({})
@@ -134,9 +138,27 @@ class Progress:
         history.history = {k: [v[i] for i in keep] for k, v in history.history.items()}
         self.epoch = epoch - 1
         self.digests.clear()
+        self.diverged = None
+
+    def divergence_error(self) -> RuntimeError | None:
+        """The error to raise when the workers reported different weights at
+        an epoch end (the chief's result then holds the weights of the last
+        epoch end where they agreed); None when they never did."""
+        if self.diverged is None:
+            return None
+        names = self.diverged["variables"]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        return RuntimeError(
+            f"The workers ended epoch {self.diverged['epoch'] + 1} with different values of {len(names)} "
+            f"weight(s): {shown}. Training stopped; the model holds the weights of the last epoch end "
+            f"where every worker agreed. A layer that updates its own state while training, other than "
+            f"through the optimizer or the averaged non-trainable weights, can cause this; train with "
+            f"num_workers=1 or report it.")
 
     def check_in_sync(self, num_workers: int) -> None:
         """Every worker must end with the same weights; say so, or fail."""
+        if self.diverged is not None:
+            return  # found at an epoch end; raised after the consistent weights are applied
         if len(set(self.digests.values())) > 1:
             raise RuntimeError(f"The workers ended with different weights: {self.digests}")
         if len(self.digests) == num_workers:

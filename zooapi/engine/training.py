@@ -294,6 +294,9 @@ def fit(
     chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows)), key=lambda t: t[:2])
     progress.check_in_sync(num_workers)
     _apply_result(model, b"".join(c for _, _, c in chunks), blob.load_custom_objects())
+    diverged = progress.divergence_error()
+    if diverged is not None:
+        raise diverged
     progress.callbacks.on_train_end()
     return progress.history
 

@@ -21,6 +21,7 @@ from zooapi.optim.schedules import plateaus_of
 from zooapi.optim.triggers import TrainingState, Trigger
 from zooapi.worker import metrics as M
 from zooapi.worker.checkpoints import write_checkpoint
+from zooapi.worker.layer_state import differing, fingerprints
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.sampling import IndexStream, plan_chunks
 
@@ -57,6 +58,8 @@ class TrainLoop:
         self.last_loss: float | None = None
         self.last_score: float | None = None
         self.plateaus = plateaus_of(getattr(model.optimizer, "_learning_rate", None))
+        # The chief's weights at the last epoch end where all workers agreed.
+        self.consistent = model.get_weights() if self.chief and cfg["num_workers"] > 1 else None
 
     # -- the loop --------------------------------------------------------
 
@@ -96,6 +99,8 @@ class TrainLoop:
                     self.client.send({"type": "step", "epoch": epoch, "step": step - 1, "iteration": iteration,
                                       "logs": {"loss": loss_sum / done}, "iterations": records})
                 break
+            if not self._consistent(epoch):
+                break
             seconds = time.perf_counter() - started
             logs = M.results(self.metrics)
             self.last_loss = logs.get("loss")
@@ -115,6 +120,23 @@ class TrainLoop:
                 answer = 1.0 if reply.get("stop") else 0.0
             if self.fns.all_sum(answer) > 0 or (self.control.end is not None and self.control.end(state)):
                 break
+
+    def _consistent(self, epoch: int) -> bool:
+        """Whether every worker holds the same weights at this epoch end (a
+        collective: every worker calls it). When they do not, the chief goes
+        back to the weights of the last epoch end where they did, tells the
+        driver which weights differ, and training ends."""
+        if self.cfg["num_workers"] == 1:
+            return True
+        names = differing(self.model, self.fns.all_gather(fingerprints(self.model)))
+        if not names:
+            if self.chief:
+                self.consistent = self.model.get_weights()
+            return True
+        if self.chief:
+            self.model.set_weights(self.consistent)
+            self.client.send({"type": "diverged", "epoch": epoch, "variables": names})
+        return False
 
     def _produce(self, k: int):
         x, y = self.split(self.train_data.take(self.stream.next(k * self.local_b)))

@@ -47,8 +47,9 @@ def train(folder: Path) -> None:
     from zooapi.feed import SpillReader
     from zooapi.worker import metrics as M
     from zooapi.worker.protocol import DriverClient
-    from zooapi.worker.serialization import load_model_bytes
+    from zooapi.worker.layer_state import updated_state
     from zooapi.worker.loop import TrainLoop
+    from zooapi.worker.serialization import load_model_bytes
     from zooapi.worker.transforms import apply_preprocessing
 
     rank, chief = cfg["rank"], cfg["rank"] == 0
@@ -78,7 +79,7 @@ def train(folder: Path) -> None:
         model.optimizer.build(model.trainable_variables)
     clock["model"] = time.perf_counter()
     metrics = [loss_tracker] + M.compiled_metrics(model)
-    fns = StepFunctions(strategy, model, loss_tracker, n, local_b, global_b)
+    fns = StepFunctions(strategy, model, loss_tracker, n, local_b, global_b, updated_state(model))
     cfg["steps_per_execution"] = steps_per_call(cfg["steps_per_execution"], local_b, [x0, y0])
 
     client = DriverClient(cfg["driver"], rank)
@@ -115,9 +116,14 @@ def steps_per_call(configured: int, local_b: int, sample) -> int:
 
 
 class StepFunctions:
-    """The compiled per-replica steps and the one collective the loop needs."""
+    """The compiled per-replica steps and the collectives the loop needs.
 
-    def __init__(self, strategy, model, loss_tracker, num_workers: int, local_b: int, global_b: int):
+    `state` are the variables layers update themselves (see
+    `zooapi.worker.layer_state`); with several workers, each call ends by
+    averaging them over the workers."""
+
+    def __init__(self, strategy, model, loss_tracker, num_workers: int, local_b: int, global_b: int,
+                 state: list = ()):
         import keras
         import tensorflow as tf
 
@@ -149,6 +155,14 @@ class StepFunctions:
             loss_tracker.update_state(loss * n, sample_weight=size)
             model.compute_metrics(x, y, y_pred, sample_weight=None)
 
+        state = list(state) if n > 1 else []
+
+        def replica_average_state():
+            context = tf.distribute.get_replica_context()
+            means = context.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in state])
+            for variable, mean in zip(state, means):
+                variable.assign(mean)
+
         # A learning rate held in a variable changes only between calls (plateau
         # schedules, callbacks): read it once per call instead of once per step.
         fixed_rate = isinstance(getattr(model.optimizer, "_learning_rate", None), keras.Variable)
@@ -172,6 +186,8 @@ class StepFunctions:
                 losses = losses.write(i, tf.cast(strategy.experimental_local_results(out)[0], tf.float32))
             losses = losses.stack()
             strategy.run(replica_track_losses, args=(losses,))
+            if state:
+                strategy.run(replica_average_state)
             return losses, (rates if fixed_rate else rates.stack())
 
         @tf.function(reduce_retracing=True)
@@ -189,6 +205,17 @@ class StepFunctions:
             return value
         per_replica = self.strategy.run(lambda: tf.constant(value, tf.float32))
         return float(self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
+
+    def all_gather(self, values: np.ndarray) -> np.ndarray:
+        """Every worker's `values` (a 1-D int64 array of the same length on
+        all workers), one row per worker in rank order (every worker must
+        call it)."""
+        import tensorflow as tf
+
+        if self._n == 1:
+            return values[None]
+        per_replica = self.strategy.run(lambda: tf.constant(values[None], tf.int64))
+        return self.strategy.gather(per_replica, axis=0).numpy()
 
 
 def _wait_for_job() -> Path | None:

@@ -58,6 +58,32 @@ def pretrained_cnn(digit_images):
 
 
 @pytest.fixture(scope="session")
+def pretrained_bn_cnn(digit_images):
+    """The same CNN with batch normalisation after conv2 and conv3 (as every
+    keras.applications backbone has), trained on digits 0-4."""
+    import keras
+
+    images, labels = digit_images
+    low = np.flatnonzero(labels < 5)
+    x = np.stack([colored(images[i], SIZE) for i in low]).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255, name="scale"),
+        keras.layers.Conv2D(16, 3, activation="relu", padding="same", name="conv1"),
+        keras.layers.MaxPooling2D(name="pool1"),
+        keras.layers.Conv2D(32, 3, padding="same", use_bias=False, name="conv2"),
+        keras.layers.BatchNormalization(momentum=0.9, name="bn2"), keras.layers.ReLU(name="relu2"),
+        keras.layers.Conv2D(64, 3, use_bias=False, name="conv3"),
+        keras.layers.BatchNormalization(momentum=0.9, name="bn3"), keras.layers.ReLU(name="relu3"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(5, activation="softmax", name="digits_0_4"),
+    ], name="digits_bn_cnn")
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, labels[low], batch_size=32, epochs=15, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
 def transfer_folder(tmp_path_factory, digit_images) -> Path:
     """Digits 5-9 as color PNGs of 16, 24 and 32 pixels, one folder per class
     (`root/<digit>/<index>.png`, so a listing comes sorted by class)."""
