@@ -91,6 +91,21 @@ def plan_labels(model, schema, label_cols: ColumnSpec, raw: bool = False) -> lis
     return [TensorFeed(g, None if raw else s, "float32", is_label=True) for g, s in zip(groups, shapes)]
 
 
+def plan_sample_weights(schema, column: str | None) -> list[TensorFeed]:
+    """The feed of a per-row loss weight column (none without one): one
+    numeric value per row."""
+    if column is None:
+        return []
+    if not isinstance(column, str):
+        raise TypeError("Received an invalid value for `sample_weight`, expected the name of a numeric column "
+                        f"of per-row weights. Received: sample_weight of type {type(column).__name__}")
+    group = plan_groups(schema, column, 1, "sample_weight")[0]
+    if group.kinds != ("scalar",):
+        raise TypeError(f"Sample weight column '{column}' has type {group.spark_types[0]}; expected one number "
+                        "per row (a numeric column).")
+    return [TensorFeed(group, None, "float32")]
+
+
 def feed_columns(*feed_lists: list[TensorFeed]) -> list[str]:
     """The distinct columns the feeds read, in order."""
     seen: dict[str, None] = {}

@@ -13,10 +13,11 @@ from zooapi.context import check_worker_python
 from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job
-from zooapi.engine.plan import feed_columns, plan_features, plan_labels
+from zooapi.engine.plan import feed_columns, plan_features, plan_labels, plan_sample_weights
 from zooapi.engine.progress import Progress
 from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
+from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_bytes, model_to_blob
 from zooapi.worker.supervisor import SPLIT_COLUMN, WORKER_ROWS, TrainJob, train_partition
 
@@ -149,6 +150,8 @@ def fit(
     max_retries: int | None = None,
     train_summary=None,
     validation_summary=None,
+    class_weight=None,
+    sample_weight_col: str | None = None,
 ):
     """Trains a compiled Keras model on a Spark DataFrame, synchronously, on
     `num_workers` Spark barrier tasks.
@@ -217,6 +220,11 @@ def fit(
         train_summary: a `zooapi.optim.TrainSummary` to record Loss,
             LearningRate and Throughput per iteration.
         validation_summary: a `zooapi.optim.ValidationSummary`.
+        class_weight: {class index: weight}, as Keras' `fit` takes it: each
+            training row's loss is multiplied by its class's weight (classes
+            not listed weigh 1); for a model with one output.
+        sample_weight_col: a numeric column of per-row loss weights (Keras'
+            `sample_weight`). Neither weighs the validation rows, as in Keras.
 
     Returns:
         A `keras.callbacks.History`.
@@ -247,10 +255,19 @@ def fit(
     raw_x, raw_y = feature_preprocessing is not None, label_preprocessing is not None
     features = plan_features(model, df.schema, feature_cols, raw=raw_x)
     labels = plan_labels(model, df.schema, label_cols, raw=raw_y)
-    columns = feed_columns(features, labels)
+    weights = plan_sample_weights(df.schema, sample_weight_col)
+    if class_weight is not None and weights:
+        raise ValueError("Received both `class_weight` and `sample_weight`; as in Keras, pass one of them "
+                         "(fold the class weights into the sample weight column).")
+    class_weight = check_class_weight(class_weight, len(labels))
+    columns = feed_columns(features, labels, weights)
     if validation_df is not None:
         plan_features(model, validation_df.schema, feature_cols, raw=raw_x)
         plan_labels(model, validation_df.schema, label_cols, raw=raw_y)
+        if weights and sample_weight_col not in validation_df.columns:
+            from pyspark.sql import functions as F
+
+            validation_df = validation_df.withColumn(sample_weight_col, F.lit(1.0))  # validation is unweighted
     check_worker_python(spark)
     control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
                        checkpoint_overwrite)
@@ -275,7 +292,7 @@ def fit(
         driver="", model=None, initial_epoch=initial_epoch, shuffle=bool(shuffle),
         seed=random.randrange(2**31) if seed is None else int(seed), has_validation=validation_df is not None,
         sync_weights=bool(user_callbacks), feature_preprocessing=feature_preprocessing,
-        label_preprocessing=label_preprocessing, control=control,
+        label_preprocessing=label_preprocessing, control=control, weights=weights, class_weight=class_weight,
     )
     start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
     for attempt in range(retries + 1):

@@ -17,7 +17,7 @@ DEFAULT_FIT_BATCH = 32  # Keras' own default for `fit`
 
 # Keras arguments that have no meaning for a DataFrame, with their no-op values.
 _UNSUPPORTED = {
-    "fit": {"class_weight": None, "sample_weight": None, "steps_per_epoch": None,
+    "fit": {"steps_per_epoch": None,
             "validation_steps": None, "validation_batch_size": None, "validation_freq": 1},
     "evaluate": {"sample_weight": None, "steps": None},
     "predict": {"steps": None, "callbacks": None},
@@ -138,6 +138,14 @@ def _with_partitions(df, num_workers: int | None):
     return df.coalesce(num_workers) if num_workers < current else df.repartition(num_workers)
 
 
+def _weight_column(sample_weight: Any) -> str | None:
+    if sample_weight is not None and not isinstance(sample_weight, str):
+        raise TypeError(
+            "`x` is a Spark DataFrame, so `sample_weight` names the column of per-row weights. "
+            f"Received: sample_weight={_describe(sample_weight)}")
+    return sample_weight
+
+
 def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_workers: int | None,
         seed: int | None, control: dict[str, Any] | None = None):
     """Keras' `fit(x=df, ...)` through `zooapi.engine.fit`; returns its History."""
@@ -171,6 +179,8 @@ def fit(model, df, arguments: dict[str, Any], feature_cols, label_cols, num_work
         shuffle=bool(arguments["shuffle"]),
         seed=seed,
         initial_epoch=arguments["initial_epoch"],
+        class_weight=arguments["class_weight"],
+        sample_weight_col=_weight_column(arguments["sample_weight"]),
         **(control or {}),
     )
 

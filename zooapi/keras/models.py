@@ -101,8 +101,9 @@ class Model(keras.Model, _control.TrainingControlMethods):
         `shuffle`, `initial_epoch`). With a DataFrame, `validation_data` is a
         DataFrame, `validation_split` holds out a random fraction of the
         rows, and callbacks run on the driver at each epoch end;
-        `class_weight`, `sample_weight` and the `*_steps` arguments are
-        refused.
+        `class_weight` is a dict as in Keras, `sample_weight` names a
+        numeric column of per-row loss weights (neither weighs validation
+        rows, as in Keras), and the `*_steps` arguments are refused.
 
         Args:
             x: a Spark DataFrame, or anything Keras' `fit` takes.

@@ -209,7 +209,8 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
                 end_trigger=self.getEndWhen(), checkpoint_path=self.getCheckpointPath() or None,
                 checkpoint_trigger=self.getCheckpointTrigger(), checkpoint_overwrite=self.getCheckpointOverwrite(),
                 resume=self.getResume(), train_summary=self.getTrainSummary(),
-                validation_summary=self.getValidationSummary())
+                validation_summary=self.getValidationSummary(), class_weight=self.getClassWeight(),
+                sample_weight_col=self.getWeightCol() or None)
         finally:
             if self.getCachingSample():
                 dataset.unpersist()

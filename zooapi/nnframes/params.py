@@ -82,6 +82,20 @@ def _to_verbose(value: Any) -> int:
     return value
 
 
+def _to_class_weight(value: Any) -> dict[int, float] | None:
+    """{class index: weight}; keys saved as JSON strings come back as ints."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("Received an invalid value for `classWeight`, expected a dict of class index to weight. "
+                        f"Received: classWeight of type {type(value).__name__}")
+    try:
+        return {int(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        raise ValueError("Received an invalid value for `classWeight`, expected integer class indices and "
+                         f"numeric weights. Received: classWeight={value!r}") from None
+
+
 def _to_non_negative_int(value: Any) -> int:
     value = TypeConverters.toInt(value)
     if value < 0:
@@ -112,6 +126,8 @@ ESTIMATOR_PARAMS = [
     ParamSpec("validationSummary", "a zooapi.optim.ValidationSummary recording validation metrics (not saved)", _to_summary, None),
     ParamSpec("clipNorm", "clip each gradient to this L2 norm (the optimizer's clipnorm); 0 for none", TypeConverters.toFloat, 0.0),
     ParamSpec("clipValue", "clip gradient values to [-clipValue, clipValue] (the optimizer's clipvalue); 0 for none", TypeConverters.toFloat, 0.0),
+    ParamSpec("weightCol", "column of per-row loss weights (Keras' sample_weight); empty for none", TypeConverters.toString, ""),
+    ParamSpec("classWeight", "{class index: weight} multiplying each training row's loss (Keras' class_weight); None for none", _to_class_weight, None),
     ParamSpec("cachingSample", "persist the selected training columns while training (helps when the input is costly to recompute)", TypeConverters.toBoolean, False),
     # 0, as every Spark ML estimator is silent: inside CrossValidator (parallelism > 1) progress
     # bars of concurrent fits would interleave. zooapi's per-epoch lines still go to `logging`.
@@ -122,7 +138,7 @@ ESTIMATOR_PARAMS = [
 # estimator's: `CrossValidatorModel.bestModel.getLearningRate()` is the value that won.
 # (`batchSize` is in MODEL_PARAMS: a fitted model also predicts in batches of it.)
 FITTED_WITH = ("labelCol", "maxEpoch", "learningRate", "optimMethod", "numWorkers", "shuffle", "seed",
-               "clipNorm", "clipValue", "verbose")
+               "clipNorm", "clipValue", "verbose", "weightCol", "classWeight")
 
 MODEL_PARAMS = [
     ParamSpec("featuresCol", ESTIMATOR_PARAMS[0].doc, _to_column_spec, "features"),

@@ -75,9 +75,9 @@ class TrainLoop:
             records, loss_sum, done = [], 0.0, 0
             stop = False
             chunks = plan_chunks(iteration, steps - step, cfg["steps_per_execution"], self.control.periods())
-            for k, x, y in prefetch_iter(self._produce(k) for k in chunks):
+            for k, x, y, weights in prefetch_iter(self._produce(k) for k in chunks):
                 chunk_started = time.perf_counter()
-                losses, rates = self.fns.train_steps(x, y)
+                losses, rates = self.fns.train_steps(x, y, weights)
                 iteration, step, done = iteration + k, step + k, done + k
                 if self.chief:
                     losses, rates = losses.numpy(), rates.numpy()
@@ -139,14 +139,15 @@ class TrainLoop:
         return False
 
     def _produce(self, k: int):
-        x, y = self.split(self.train_data.take(self.stream.next(k * self.local_b)))
+        x, y, weights = self.split(self.train_data.take(self.stream.next(k * self.local_b)))
 
         def stack(a):
             return np.reshape(a, (k, self.local_b, *np.shape(a)[1:]))
 
         import tensorflow as tf
 
-        return k, tf.nest.map_structure(stack, x), tf.nest.map_structure(stack, y)
+        return (k, tf.nest.map_structure(stack, x), tf.nest.map_structure(stack, y),
+                None if weights is None else stack(weights))
 
     def _at_point(self, state: TrainingState, epoch: int, step: int, iteration: int) -> bool:
         """Mid-epoch validation and checkpoint; True when training must end."""
@@ -167,7 +168,7 @@ class TrainLoop:
         for m in self.metrics:
             m.reset_state()
         for start in range(0, self.val_data.rows, self.local_b):
-            x, y = self.split(self.val_data.slice(start, start + self.local_b))
+            x, y, _ = self.split(self.val_data.slice(start, start + self.local_b))  # unweighted, as in Keras
             self.fns.eval_step(x, y)
         logs = M.results(self.metrics)
         score_names = [k for k in logs if k != "loss"]

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,6 +63,8 @@ class TrainJob:
     label_preprocessing: Any = None
     control: Any = None  # a zooapi.worker.loop.Control
     initial_epoch_step: int = 0
+    weights: list[TensorFeed] = field(default_factory=list)  # a per-row loss weight column, or none
+    class_weight: dict[int, float] | None = None
 
 
 def worker_batch_sizes(global_batch: int, num_workers: int) -> list[int]:
@@ -76,7 +78,7 @@ def steps_per_epoch(total_rows: int, global_batch: int) -> int:
 
 
 def _spill(job: TrainJob, batches: Iterator[pa.RecordBatch], folder: Path) -> tuple[int, int]:
-    feeds = job.features + job.labels
+    feeds = job.features + job.labels + job.weights
     names = [f.group.describe() for f in feeds]
     writers = {0: SpillWriter(folder / "train", names)}
     if job.has_validation:
@@ -239,6 +241,8 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "driver": job.driver,
             "threads": max(1, (cpus or 1) // local),
             "n_features": len(job.features),
+            "n_labels": len(job.labels),
+            "class_weight": job.class_weight and list(job.class_weight.items()),
             "gpus": task_gpus(),
         }
         (folder / "config.json").write_text(json.dumps(config))

@@ -49,6 +49,7 @@ def train(folder: Path) -> None:
     from zooapi.worker.protocol import DriverClient
     from zooapi.worker.layer_state import updated_state
     from zooapi.worker.loop import TrainLoop
+    from zooapi.worker.sample_weights import class_sample_weights
     from zooapi.worker.serialization import load_model_bytes
     from zooapi.worker.transforms import apply_preprocessing
 
@@ -56,15 +57,24 @@ def train(folder: Path) -> None:
     keras.utils.set_random_seed(cfg["seed"])
     train_data = SpillReader(folder / "train")
     val_data = SpillReader(folder / "validation") if cfg["has_validation"] else None
-    n_in = cfg["n_features"]
+    n_in, n_out = cfg["n_features"], cfg["n_labels"]
+    class_weight = dict(cfg["class_weight"]) if cfg["class_weight"] else None
     local_b, global_b = cfg["local_batch"], cfg["global_batch"]
     custom = cloudpickle.loads((folder / "custom_objects.pkl").read_bytes())
     feature_fn, label_fn, control = cloudpickle.loads((folder / "job.pkl").read_bytes())
 
     def split(arrays):
+        """Features, labels and per-row loss weights (None: unweighted)."""
         xs = apply_preprocessing(feature_fn, arrays[:n_in])
-        ys = apply_preprocessing(label_fn, arrays[n_in:])
-        return M.as_structure(xs), M.as_structure(ys)
+        ys = apply_preprocessing(label_fn, arrays[n_in:n_in + n_out])
+        x, y = M.as_structure(xs), M.as_structure(ys)
+        if len(arrays) > n_in + n_out:
+            weights = np.asarray(arrays[n_in + n_out], np.float32).reshape(-1)
+        elif class_weight is not None:
+            weights = class_sample_weights(y, class_weight)
+        else:
+            weights = None
+        return x, y, weights
 
     with strategy.scope():
         model = load_model_bytes((folder / "model.keras").read_bytes(), custom, compile=True)
@@ -72,10 +82,10 @@ def train(folder: Path) -> None:
             raise ValueError("The model is not compiled; call `model.compile(optimizer, loss)` before fit.")
         loss_tracker = keras.metrics.Mean(name="loss")
         # Build weights, loss and metric variables here, in cross-replica context.
-        x0, y0 = split(train_data.take(np.arange(min(local_b, train_data.rows))))
+        x0, y0, w0 = split(train_data.take(np.arange(min(local_b, train_data.rows))))
         pred0 = model(x0, training=False)
-        model.compute_loss(x=x0, y=y0, y_pred=pred0, training=False)
-        model.compute_metrics(x0, y0, pred0, sample_weight=None)
+        model.compute_loss(x=x0, y=y0, y_pred=pred0, sample_weight=w0, training=False)
+        model.compute_metrics(x0, y0, pred0, sample_weight=w0)
         model.optimizer.build(model.trainable_variables)
     clock["model"] = time.perf_counter()
     metrics = [loss_tracker] + M.compiled_metrics(model)
@@ -132,16 +142,16 @@ class StepFunctions:
         # workers is the mean over the global batch even when local sizes differ.
         scale = local_b * n / global_b
 
-        def replica_train_step(x, y):
+        def replica_train_step(x, y, weights):
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
-                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
                 scaled = model.optimizer.scale_loss(loss * scale if scale != 1 else loss)
             variables = model.trainable_variables
             if variables:
                 grads = tape.gradient(scaled, variables)
                 model.optimizer.apply(grads, variables)
-            model.compute_metrics(x, y, y_pred, sample_weight=None)
+            model.compute_metrics(x, y, y_pred, sample_weight=weights)
             return loss * n if n != 1 else loss
 
         def replica_track_losses(losses):
@@ -168,9 +178,10 @@ class StepFunctions:
         fixed_rate = isinstance(getattr(model.optimizer, "_learning_rate", None), keras.Variable)
 
         @tf.function
-        def train_steps(x, y):
-            """Runs len(x) steps in one call (x, y hold one batch per step);
-            returns each step's local loss and learning rate."""
+        def train_steps(x, y, weights=None):
+            """Runs len(x) steps in one call (x, y and the per-row loss
+            weights, when there are any, hold one batch per step); returns
+            each step's local loss and learning rate."""
             k = tf.shape(tf.nest.flatten(x)[0])[0]
             losses = tf.TensorArray(tf.float32, size=k)
             if fixed_rate:
@@ -181,8 +192,9 @@ class StepFunctions:
                 if not fixed_rate:
                     rates = rates.write(i, tf.cast(model.optimizer.learning_rate, tf.float32))
                 pick = lambda t: t[i]  # noqa: E731
-                out = strategy.run(replica_train_step,
-                                   args=(tf.nest.map_structure(pick, x), tf.nest.map_structure(pick, y)))
+                out = strategy.run(replica_train_step, args=(
+                    tf.nest.map_structure(pick, x), tf.nest.map_structure(pick, y),
+                    None if weights is None else weights[i]))
                 losses = losses.write(i, tf.cast(strategy.experimental_local_results(out)[0], tf.float32))
             losses = losses.stack()
             strategy.run(replica_track_losses, args=(losses,))

@@ -119,9 +119,9 @@ def test_dataframe_arguments_are_checked_with_messages_naming_them(spark, digits
     with pytest.raises(TypeError, match=r"`validation_data` is a Spark DataFrame but `x` is not; "
                                         r"received x of type ndarray"):
         model.fit(x, y, validation_data=df)
-    with pytest.raises(ValueError, match=r"`class_weight` is not supported when `x` is a Spark DataFrame "
-                                         r"\(in `fit`\)\. Received: class_weight=\{0: 2.0\}"):
-        model.fit(df, feature_cols="features", label_cols="label", class_weight={0: 2.0})
+    with pytest.raises(ValueError, match=r"`validation_steps` is not supported when `x` is a Spark DataFrame "
+                                         r"\(in `fit`\)\. Received: validation_steps=3"):
+        model.fit(df, feature_cols="features", label_cols="label", validation_steps=3)
     with pytest.raises(ValueError, match=r"`sample_weight` is not supported when `x` is a Spark DataFrame "
                                          r"\(in `evaluate`\)\. Received: sample_weight=ndarray of shape \(20,\)"):
         model.evaluate(df, feature_cols="features", label_cols="label", sample_weight=np.ones(20))
