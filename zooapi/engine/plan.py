@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zooapi.feed import TensorFeed, plan_groups
+from zooapi.feed.columns import TensorFeed, plan_groups
 from zooapi.feed.columns import ColumnSpec, check_binding
 
 

@@ -19,7 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 
-from zooapi.feed import TensorFeed, decode_feed, encode_output
+from zooapi.feed.codecs import decode_feed, encode_output
+from zooapi.feed.columns import TensorFeed
 from zooapi.worker import metrics as M
 from zooapi.worker.devices import configure_gpus, task_gpus
 from zooapi.worker.prefetch import prefetch_iter

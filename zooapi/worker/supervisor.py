@@ -30,7 +30,9 @@ from typing import Any, Iterator
 import pyarrow as pa
 from pyspark import cloudpickle
 
-from zooapi.feed import SpillWriter, TensorFeed, decode_feed
+from zooapi.feed.codecs import decode_feed
+from zooapi.feed.columns import TensorFeed
+from zooapi.feed.spill import SpillWriter
 from zooapi.worker.devices import task_gpus
 from zooapi.worker.protocol import DriverClient
 

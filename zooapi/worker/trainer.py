@@ -44,7 +44,7 @@ def train(folder: Path) -> None:
     import keras
     from pyspark import cloudpickle
 
-    from zooapi.feed import SpillReader
+    from zooapi.feed.spill import SpillReader
     from zooapi.worker import metrics as M
     from zooapi.worker.protocol import DriverClient
     from zooapi.worker.layer_state import updated_state

@@ -2,7 +2,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from zooapi.feed import ColumnGroup, TensorFeed, decode_feed, decode_group, encode_output, fit_label
+from zooapi.feed.codecs import decode_feed, decode_group, encode_output, fit_label
+from zooapi.feed.columns import ColumnGroup, TensorFeed
 
 
 def group(*cols_kinds):

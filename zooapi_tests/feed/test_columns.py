@@ -2,7 +2,7 @@ import pytest
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import types as T
 
-from zooapi.feed import normalize_spec, plan_groups
+from zooapi.feed.columns import normalize_spec, plan_groups
 from zooapi.feed.columns import IMAGE_FIELDS, check_binding
 
 SCHEMA = T.StructType([

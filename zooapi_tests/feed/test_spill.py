@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zooapi.feed import SpillReader, SpillWriter
+from zooapi.feed.spill import SpillReader, SpillWriter
 
 
 def test_spilled_batches_read_back_memory_mapped(tmp_path):
