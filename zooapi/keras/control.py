@@ -75,7 +75,7 @@ class TrainingControlMethods:
         to `path` when `trigger` fires (default every epoch); `fit(...,
         resume=True)` continues from the newest, as do retries after a worker
         failure. `over_write` keeps only the newest."""
-        from zooapi.optim import EveryEpoch, check_trigger
+        from zooapi.optim.triggers import EveryEpoch, check_trigger
 
         if not path:
             raise ValueError(f"Received an invalid value for `path`, expected a folder. Received: path={path!r}")

@@ -17,22 +17,72 @@ import keras
 
 
 def Top1Accuracy():  # noqa: N802 - Analytics Zoo's name
+    """Top-1 accuracy on class-index labels, named `Top1Accuracy`.
+
+    Returns:
+        A `keras.metrics.SparseTopKCategoricalAccuracy` with `k=1`.
+
+    Example:
+        >>> Top1Accuracy().name
+        'Top1Accuracy'
+    """
+
     return keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="Top1Accuracy")
 
 
 def Top5Accuracy():  # noqa: N802
+    """Top-5 accuracy on class-index labels, named `Top5Accuracy`.
+
+    Returns:
+        A `keras.metrics.SparseTopKCategoricalAccuracy` with `k=5`.
+
+    Example:
+        >>> Top5Accuracy().name
+        'Top5Accuracy'
+    """
+
     return keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="Top5Accuracy")
 
 
 def MAE():  # noqa: N802
+    """Mean absolute error, named `MAE`.
+
+    Returns:
+        A `keras.metrics.MeanAbsoluteError`.
+
+    Example:
+        >>> MAE().name
+        'MAE'
+    """
+
     return keras.metrics.MeanAbsoluteError(name="MAE")
 
 
 def AUC():  # noqa: N802
+    """Area under the ROC curve, named `AUC`.
+
+    Returns:
+        A `keras.metrics.AUC`.
+
+    Example:
+        >>> AUC().name
+        'AUC'
+    """
+
     return keras.metrics.AUC(name="AUC")
 
 
 def Loss():  # noqa: N802
+    """The validation loss, which is always reported as `val_loss`.
+
+    Returns:
+        None: asking for it adds no metric.
+
+    Example:
+        >>> Loss() is None
+        True
+    """
+
     return None  # the loss is always computed and reported as (val_)loss
 
 

@@ -61,6 +61,19 @@ class Stage(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="zooapi")
 class Warmup(Stage):
+    """Raises the rate linearly: `start + delta * i` after `i` steps.
+
+    Args:
+        delta: the change of the rate per iteration.
+        initial_learning_rate: the start rate when used alone (in a
+            `SequentialSchedule`, the rate the stage before ended at).
+
+    Example:
+        >>> schedule = Warmup(0.001, initial_learning_rate=0.0)
+        >>> round(float(schedule(10)), 4)
+        0.01
+    """
+
     def __init__(self, delta: float, initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
         self.delta = float(delta)
@@ -74,6 +87,18 @@ class Warmup(Stage):
 
 @keras.saving.register_keras_serializable(package="zooapi")
 class Poly(Stage):
+    """Polynomial decay: `start * (1 - min(i, max_iteration) / max_iteration) ** power`.
+
+    Args:
+        power: the polynomial's power.
+        max_iteration: the iterations after which the rate is 0.
+        initial_learning_rate: the start rate when used alone.
+
+    Example:
+        >>> round(float(Poly(1.0, 100, initial_learning_rate=0.1)(50)), 4)
+        0.05
+    """
+
     def __init__(self, power: float, max_iteration: int, initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
         if max_iteration < 1:
@@ -91,6 +116,18 @@ class Poly(Stage):
 
 @keras.saving.register_keras_serializable(package="zooapi")
 class Step(Stage):
+    """Step decay: `start * gamma ** floor(i / step_size)`.
+
+    Args:
+        step_size: iterations between two decays.
+        gamma: the factor applied at each decay.
+        initial_learning_rate: the start rate when used alone.
+
+    Example:
+        >>> round(float(Step(10, 0.5, initial_learning_rate=0.1)(25)), 4)
+        0.025
+    """
+
     def __init__(self, step_size: int, gamma: float, initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
         self.step_size, self.gamma = int(step_size), float(gamma)
@@ -104,6 +141,18 @@ class Step(Stage):
 
 @keras.saving.register_keras_serializable(package="zooapi")
 class MultiStep(Stage):
+    """Multiplies the rate by `gamma` at each of the iterations in `step_sizes`.
+
+    Args:
+        step_sizes: the iterations at which the rate decays, increasing.
+        gamma: the factor applied at each of them.
+        initial_learning_rate: the start rate when used alone.
+
+    Example:
+        >>> round(float(MultiStep([10, 20], 0.1, initial_learning_rate=1.0)(15)), 4)
+        0.1
+    """
+
     def __init__(self, step_sizes: Sequence[int], gamma: float, initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
         self.step_sizes, self.gamma = [int(s) for s in step_sizes], float(gamma)
@@ -121,6 +170,19 @@ class MultiStep(Stage):
 
 @keras.saving.register_keras_serializable(package="zooapi")
 class Exponential(Stage):
+    """Exponential decay: `start * decay_rate ** (i / decay_step)`.
+
+    Args:
+        decay_step: iterations over which the rate is multiplied by `decay_rate`.
+        decay_rate: the decay factor.
+        stair_case: when True, the exponent is rounded down (a step decay).
+        initial_learning_rate: the start rate when used alone.
+
+    Example:
+        >>> round(float(Exponential(10, 0.5, initial_learning_rate=1.0)(20)), 4)
+        0.25
+    """
+
     def __init__(self, decay_step: int, decay_rate: float, stair_case: bool = False,
                  initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
@@ -139,9 +201,26 @@ class Exponential(Stage):
 @keras.saving.register_keras_serializable(package="zooapi")
 class Plateau(Stage):
     """Multiplies the rate by `factor` when `monitor` stops improving for
-    `patience` validations. `monitor`: a validation log name such as
-    `"val_loss"` or `"val_accuracy"` (Analytics Zoo's `"Loss"` and `"score"`
-    mean the validation loss and the first validation metric)."""
+    `patience` validations, as Keras' `ReduceLROnPlateau` does, on the
+    validation results all-reduced over the workers.
+
+    Args:
+        monitor: a validation log name such as `"val_loss"` or
+            `"val_accuracy"` (Analytics Zoo's `"Loss"` and `"score"` mean the
+            validation loss and the first validation metric).
+        factor: the factor applied at each plateau, in (0, 1).
+        patience: validations without improvement before the rate drops.
+        mode: `"min"` (lower is better) or `"max"`.
+        epsilon: the smallest change that counts as an improvement.
+        cooldown: validations to wait after a drop before counting again.
+        min_lr: the lowest rate.
+        initial_learning_rate: the start rate when used alone.
+        state: the plateau state, as saved (for deserialization).
+
+    Example:
+        >>> schedule = Plateau("val_loss", factor=0.5, patience=2, initial_learning_rate=0.01)
+        >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)  # doctest: +SKIP
+    """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, mode: str = "min",
                  epsilon: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
@@ -208,6 +287,13 @@ class SequentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
         iterations_per_epoch: iterations in one epoch (for converting epochs
             into `max_iteration`: `n * iterations_per_epoch`).
         initial_learning_rate: the rate the first stage starts from.
+        stages: the stages, as saved (for deserialization; use `add`).
+
+    Example:
+        >>> schedule = SequentialSchedule(100, initial_learning_rate=0.0).add(
+        ...     Warmup(0.001), 100).add(Poly(0.5, 900), 900)
+        >>> round(float(schedule(100)), 4)
+        0.1
     """
 
     def __init__(self, iterations_per_epoch: int, initial_learning_rate: float = 0.01,

@@ -80,12 +80,33 @@ class Summary:
 
 
 class TrainSummary(Summary):
-    """Loss, LearningRate and Throughput (records/s) per iteration."""
+    """Loss, LearningRate and Throughput (records/s) per iteration, as
+    TensorBoard event files under `log_dir/app_name/train`.
+
+    Args:
+        log_dir: the TensorBoard log folder.
+        app_name: the application's name, a subfolder of `log_dir`.
+
+    Example:
+        >>> summary = TrainSummary("/tmp/logs", "digits")
+        >>> summary.folder
+        '/tmp/logs/digits/train'
+    """
 
     kind = "train"
 
 
 class ValidationSummary(Summary):
-    """Every validation metric (Loss and the compiled ones) per validation."""
+    """Every validation metric (Loss and the compiled ones) per
+    validation, as TensorBoard event files under `log_dir/app_name/validation`.
+
+    Args:
+        log_dir: the TensorBoard log folder.
+        app_name: the application's name, a subfolder of `log_dir`.
+
+    Example:
+        >>> summary = ValidationSummary("/tmp/logs", "digits")
+        >>> summary.read_scalar("Loss")  # rows of (step, value, wall_time)  # doctest: +SKIP
+    """
 
     kind = "validation"

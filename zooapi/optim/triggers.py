@@ -64,11 +64,28 @@ def _positive(name: str, value) -> int:
 
 
 class EveryEpoch(Trigger):
+    """Fires at the end of every epoch.
+
+    Example:
+        >>> EveryEpoch()(TrainingState(epoch=1, iteration=100, epoch_end=True))
+        True
+    """
+
     def __call__(self, state: TrainingState) -> bool:
         return state.epoch_end
 
 
 class SeveralIteration(Trigger):
+    """Fires after every `interval` iterations (optimizer steps).
+
+    Args:
+        interval: iterations between two firings, a positive integer.
+
+    Example:
+        >>> SeveralIteration(50)(TrainingState(iteration=100))
+        True
+    """
+
     def __init__(self, interval: int):
         self.interval = _positive("interval", interval)
         self.period = self.interval
@@ -78,6 +95,16 @@ class SeveralIteration(Trigger):
 
 
 class MaxEpoch(Trigger):
+    """Fires once `max_epoch` epochs are done (at an epoch end).
+
+    Args:
+        max_epoch: the number of epochs, a positive integer.
+
+    Example:
+        >>> MaxEpoch(2)(TrainingState(epoch=2, epoch_end=True))
+        True
+    """
+
     def __init__(self, max_epoch: int):
         self.max_epoch = _positive("max_epoch", max_epoch)
 
@@ -86,6 +113,16 @@ class MaxEpoch(Trigger):
 
 
 class MaxIteration(Trigger):
+    """Fires once `max_iteration` iterations (optimizer steps) are done.
+
+    Args:
+        max_iteration: the number of iterations, a positive integer.
+
+    Example:
+        >>> MaxIteration(600)(TrainingState(iteration=599))
+        False
+    """
+
     def __init__(self, max_iteration: int):
         self.max_iteration = _positive("max_iteration", max_iteration)
         self.period = self.max_iteration
@@ -95,6 +132,17 @@ class MaxIteration(Trigger):
 
 
 class MinLoss(Trigger):
+    """Fires once the epoch's training loss (all-reduced over the workers)
+    is below `min_loss`.
+
+    Args:
+        min_loss: the loss to get below.
+
+    Example:
+        >>> MinLoss(0.1)(TrainingState(epoch=3, epoch_end=True, loss=0.05))
+        True
+    """
+
     def __init__(self, min_loss: float):
         self.min_loss = float(min_loss)
 
@@ -103,6 +151,17 @@ class MinLoss(Trigger):
 
 
 class MaxScore(Trigger):
+    """Fires once the validation score (the first validation metric) is
+    above `max_score`.
+
+    Args:
+        max_score: the score to get above.
+
+    Example:
+        >>> MaxScore(0.9)(TrainingState(epoch=3, epoch_end=True, score=0.95))
+        True
+    """
+
     def __init__(self, max_score: float):
         self.max_score = float(max_score)
 
@@ -122,11 +181,35 @@ class _Combined(Trigger):
 
 
 class TriggerAnd(_Combined):
+    """Fires when all of its triggers fire.
+
+    Args:
+        first: a trigger.
+        *others: more triggers.
+
+    Example:
+        >>> both = TriggerAnd(EveryEpoch(), MinLoss(0.1))
+        >>> both(TrainingState(epoch=1, epoch_end=True, loss=0.2))
+        False
+    """
+
     def __call__(self, state: TrainingState) -> bool:
         return all(t(state) for t in self.triggers)
 
 
 class TriggerOr(_Combined):
+    """Fires when any of its triggers fires.
+
+    Args:
+        first: a trigger.
+        *others: more triggers.
+
+    Example:
+        >>> stop = TriggerOr(MaxEpoch(20), MinLoss(0.05))
+        >>> stop(TrainingState(epoch=3, epoch_end=True, loss=0.04))
+        True
+    """
+
     def __call__(self, state: TrainingState) -> bool:
         return any(t(state) for t in self.triggers)
 

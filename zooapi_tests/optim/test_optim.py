@@ -4,9 +4,10 @@ import pytest
 
 from zooapi.optim import (
     EveryEpoch, Exponential, MaxEpoch, MaxIteration, MaxScore, MinLoss, MultiStep, Plateau, Poly,
-    SequentialSchedule, SeveralIteration, Step, TrainingState, TrainSummary, TriggerAnd, TriggerOr, Warmup,
-    resolve_metrics,
+    SequentialSchedule, SeveralIteration, Step, TrainSummary, TriggerAnd, TriggerOr, Warmup,
 )
+from zooapi.optim.metrics import resolve_metrics
+from zooapi.optim.triggers import TrainingState
 
 
 def test_triggers_fire_on_their_conditions():
