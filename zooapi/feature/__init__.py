@@ -1,13 +1,22 @@
 """Preprocessing and augmentation that run on the workers (`feature_preprocessing`).
 
+Deterministic image transforms (`zooapi.feature.image`), random augmentation
+(`zooapi.feature.augment`), decoding of encoded image files
+(`ImageBytesToMat`), and the `Preprocessing` base with which your own
+transforms chain with `*` and save as JSON (`register_preprocessing`). Every
+name here is importable from `zooapi.feature`.
+
 Example:
-    >>> from zooapi.feature.image import ImageChannelNormalize, ImageMatToTensor
-    >>> chain = ImageChannelNormalize(123.0, 117.0, 104.0) * ImageMatToTensor()
+    >>> import numpy as np
+    >>> from zooapi.feature import ImageCenterCrop, ImageChannelNormalize, ImageHFlip, ImageMatToTensor
+    >>> chain = ImageCenterCrop(28, 28) * ImageHFlip(seed=1) * ImageChannelNormalize(
+    ...     123.0, 117.0, 104.0) * ImageMatToTensor()
+    >>> chain(np.zeros((2, 32, 32, 3), np.float32)).shape
+    (2, 28, 28, 3)
 """
 
 from __future__ import annotations
 
-from zooapi.feature import augment, image, image_files, preprocessing
 from zooapi.feature.augment import (
     ImageBrightness,
     ImageContrast,
@@ -30,6 +39,9 @@ from zooapi.feature.image import (
 from zooapi.feature.image_files import ImageBytesToMat
 from zooapi.feature.preprocessing import ChainedPreprocessing, Preprocessing, register_preprocessing
 
-__all__ = ["augment", "image", "image_files", "preprocessing", "ChainedPreprocessing", "ImageBytesToMat",
-           "Preprocessing", "register_preprocessing",
-           *augment.__all__, *[n for n in image.__all__ if n not in augment.__all__]]
+__all__ = [
+    "ChainedPreprocessing", "ImageBrightness", "ImageBytesToMat", "ImageCenterCrop", "ImageChannelNormalize",
+    "ImageChannelOrder", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageMatToTensor",
+    "ImageRandomCrop", "ImageRandomRotation", "ImageRandomTranslation", "ImageRandomZoom", "ImageResize",
+    "ImageSaturation", "Preprocessing", "register_preprocessing",
+]

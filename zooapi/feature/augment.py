@@ -1,5 +1,5 @@
 """Random image augmentation on NumPy batches (importable from
-`zooapi.feature.image` too).
+`zooapi.feature`).
 
 Each transform draws new random values on every call (per image, not per
 batch), so each epoch sees new variants. With `seed` the whole sequence of

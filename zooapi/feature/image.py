@@ -6,6 +6,9 @@ column, already in **RGB** order (Spark stores BGR; the feed swaps it):
 `ImageChannelOrder` is only for batches you decoded yourself in BGR. Pixel
 values are those of the image, 0 to 255, until you normalize them.
 
+The random transforms (augmentation) live in `zooapi.feature.augment`; all
+of them are importable from `zooapi.feature`.
+
 They are `zooapi.feature.preprocessing.Preprocessing` objects: chain them
 with `*` (or `ChainedPreprocessing`), pass the chain as
 `feature_preprocessing` to `engine.fit/predict`, `NNEstimator` or the
@@ -42,11 +45,7 @@ import numpy as np
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 from zooapi.feature.spark_image import swap_red_blue
 
-__all__ = [
-    "ImageBrightness", "ImageCenterCrop", "ImageChannelNormalize", "ImageChannelOrder", "ImageContrast",
-    "ImageExpand", "ImageHFlip", "ImageHue", "ImageMatToTensor", "ImageRandomCrop", "ImageRandomRotation",
-    "ImageRandomTranslation", "ImageRandomZoom", "ImageResize", "ImageSaturation",
-]
+__all__ = ["ImageCenterCrop", "ImageChannelNormalize", "ImageChannelOrder", "ImageMatToTensor", "ImageResize"]
 
 
 def _positive_int(owner: str, name: str, value: Any) -> int:
@@ -244,16 +243,3 @@ class ImageMatToTensor(ImagePreprocessing):
 
 for _cls in (ImageResize, ImageCenterCrop, ImageChannelNormalize, ImageChannelOrder, ImageMatToTensor):
     register_preprocessing(_cls)
-
-_RANDOM = ("ImageBrightness", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageRandomCrop",
-           "ImageRandomRotation", "ImageRandomTranslation", "ImageRandomZoom", "ImageSaturation")
-
-
-def __getattr__(name: str) -> Any:
-    # The random transforms live in zooapi.feature.augment (which subclasses the
-    # classes above); they are importable from here too.
-    if name in _RANDOM:
-        from zooapi.feature import augment
-
-        return getattr(augment, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

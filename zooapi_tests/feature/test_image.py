@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zooapi.feature.image import (
+from zooapi.feature import (
     ImageBrightness,
     ImageCenterCrop,
     ImageChannelNormalize,
