@@ -23,12 +23,11 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "BACKBONES", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
+    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
     "multi_hot_labels", "per_class_auc", "resize_images",
 ]
 
 _WHERE = {
-    "BACKBONES": "zooapi.models.backbones",
     "ImageClassifier": "zooapi.models.image_classifier",
     "ImageClassifierModel": "zooapi.models.image_stages",
     "ImageFeaturizer": "zooapi.models.image_stages",

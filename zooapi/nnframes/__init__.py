@@ -13,12 +13,11 @@ from zooapi.feature.preprocessing import (
     ArrayToTensor,
     ChainedPreprocessing,
     MLlibVectorToTensor,
-    Preprocessing,
     ScalarToTensor,
     SeqToTensor,
 )
 
 __all__ = [
     "ArrayToTensor", "ChainedPreprocessing", "MLlibVectorToTensor", "NNClassifier", "NNClassifierModel",
-    "NNEstimator", "NNImageReader", "NNModel", "Preprocessing", "ScalarToTensor", "SeqToTensor", "predicted_class",
+    "NNEstimator", "NNImageReader", "NNModel", "ScalarToTensor", "SeqToTensor", "predicted_class",
 ]

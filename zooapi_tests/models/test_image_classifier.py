@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from zooapi.models import (BACKBONES, ImageClassifier, ImageClassifierModel, ImageFeaturizer, distinct_labels,
+from zooapi.models import (ImageClassifier, ImageClassifierModel, ImageFeaturizer, distinct_labels,
                            multi_hot_labels, per_class_auc, resize_images)
-from zooapi.models.backbones import preprocessing_layer
+from zooapi.models.backbones import BACKBONES, preprocessing_layer
 from zooapi.models.images import conform_pixels
 from zooapi.nnframes import NNImageReader
 from zooapi_tests.models.conftest import SIZE, colored
