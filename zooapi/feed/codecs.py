@@ -17,9 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zooapi.feed.columns import ColumnGroup
-
-# OpenCV type codes used by Spark's ImageSchema -> NumPy dtype.
-_IMAGE_DTYPES = {0: np.uint8, 16: np.uint8, 24: np.uint8, 5: np.float32, 21: np.float32, 29: np.float32}
+from zooapi.feed.spark_image import IMAGE_DTYPES, swap_red_blue
 
 
 def _first(mask: pa.Array) -> int:
@@ -103,13 +101,13 @@ def _decode_image(column: str, arr: pa.StructArray, offset: int) -> np.ndarray:
             f"{offset} is {tuple(dims[0])}; expected one size (resize images first)."
         )
     h, w, c, mode = (int(v) for v in dims[0]) if n else (0, 0, 0, 0)
-    if mode not in _IMAGE_DTYPES:
+    if mode not in IMAGE_DTYPES:
         raise ValueError(
             f"Column '{column}' has images of OpenCV mode {mode}; expected one of "
-            f"{sorted(_IMAGE_DTYPES)} (8-bit or 32-bit float, 1, 3 or 4 channels)."
+            f"{sorted(IMAGE_DTYPES)} (8-bit or 32-bit float, 1, 3 or 4 channels)."
         )
     data = arr.field("data")
-    dtype = np.dtype(_IMAGE_DTYPES[mode])
+    dtype = np.dtype(IMAGE_DTYPES[mode])
     expected = h * w * c * dtype.itemsize
     lengths = pc.binary_length(data).to_numpy(zero_copy_only=False)
     if (lengths != expected).any():
@@ -121,10 +119,7 @@ def _decode_image(column: str, arr: pa.StructArray, offset: int) -> np.ndarray:
     offset_type = np.int64 if pa.types.is_large_binary(data.type) else np.int32
     start = int(np.frombuffer(data.buffers()[1], dtype=offset_type)[data.offset]) if n else 0
     raw = np.frombuffer(data.buffers()[2], dtype=np.uint8)[start:start + n * expected] if n else np.zeros(0, np.uint8)
-    images = raw.view(dtype).reshape(n, h, w, c)
-    if c >= 3:
-        images = images[..., [2, 1, 0] + list(range(3, c))]
-    return images.astype(np.float32)
+    return swap_red_blue(raw.view(dtype).reshape(n, h, w, c)).astype(np.float32)
 
 
 def decode_column(column: str, kind: str, arr: pa.Array, offset: int = 0) -> np.ndarray:

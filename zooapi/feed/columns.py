@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence, Union
 
+from zooapi.feed.spark_image import IMAGE_FIELDS
+
 NUMERIC_KINDS = ("scalar", "array", "vector")
-IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
 ColumnSpec = Union[str, Sequence[Union[str, Sequence[str]]]]
 
 
