@@ -17,7 +17,7 @@ from zooapi.context import check_worker_python
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
-from zooapi.engine.training import check_positive_int
+from zooapi.checks import check_int
 from zooapi.feed import output_spark_type
 from zooapi.feed.columns import ColumnSpec
 from zooapi.worker import metrics as M
@@ -58,7 +58,7 @@ def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels:
     features = plan_features(model, df.schema, feature_cols, raw=feature_preprocessing is not None)
     if batch_size is None:
         batch_size = DEFAULT_PREDICT_BATCH if all(f.group.numeric for f in features) else DEFAULT_LARGE_ROW_BATCH
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size)
     label_feeds = None if labels is None else plan_labels(
         model, df.schema, labels, raw=label_preprocessing is not None)
     blob = model_to_blob(model)
@@ -136,7 +136,7 @@ def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
     Example:
         >>> evaluate(model, test_df, "features", "label")["accuracy"]  # doctest: +SKIP
     """
-    from zooapi.engine.training import check_compiled
+    from zooapi.checks import check_compiled
 
     require_spark_dataframe(df, "df")
     check_compiled(model)

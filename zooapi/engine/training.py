@@ -7,8 +7,7 @@ import logging
 import random
 from typing import Sequence
 
-import numpy as np
-
+from zooapi.checks import check_compiled, check_int
 from zooapi.context import check_worker_python
 from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
@@ -24,15 +23,6 @@ from zooapi.worker.supervisor import SPLIT_COLUMN, WORKER_ROWS, TrainJob, train_
 logger = logging.getLogger(__name__)
 
 
-def check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def check_compiled(model) -> None:
-    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
-        raise ValueError("The model is not compiled; call `model.compile(optimizer=..., loss=...)` first.")
 
 
 def default_parallelism(spark) -> int:
@@ -245,9 +235,9 @@ def fit(
         require_spark_dataframe(validation_df, "validation_df")
     spark = df.sparkSession
     check_compiled(model)
-    batch_size = check_positive_int("batch_size", batch_size)
-    epochs = check_positive_int("epochs", epochs)
-    num_workers = check_positive_int("num_workers", num_workers if num_workers is not None else default_parallelism(spark))
+    batch_size = check_int("batch_size", batch_size)
+    epochs = check_int("epochs", epochs)
+    num_workers = check_int("num_workers", num_workers if num_workers is not None else default_parallelism(spark))
     if batch_size < num_workers:
         raise ValueError(
             f"Received batch_size={batch_size} for num_workers={num_workers}; every worker needs "
@@ -275,11 +265,8 @@ def fit(
         raise ValueError("Received resume=True without a `checkpoint_path` to resume from.")
     if max_retries is None:
         retries = 2 if checkpoint_path else 0
-    elif isinstance(max_retries, bool) or not isinstance(max_retries, (int, np.integer)) or max_retries < 0:
-        raise ValueError("Received an invalid value for `max_retries`, expected a non-negative integer (0: no "
-                         f"retry). Received: max_retries={max_retries!r}")
     else:
-        retries = int(max_retries)
+        retries = check_int("max_retries", max_retries, minimum=0)
     check_task_slots(spark, num_workers)
     data, shares = _training_data(df, columns, validation_df, num_workers)
 

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from zooapi.feature.image import KerasImageLayer, ImagePreprocessing, _positive_int, _seed
+from zooapi.checks import check_int
+from zooapi.feature.image import KerasImageLayer, ImagePreprocessing
 from zooapi.feature.preprocessing import register_preprocessing
 
 __all__ = [
@@ -39,7 +40,7 @@ class RandomKerasImageLayer(KerasImageLayer):
     training = True
 
     def __init__(self, seed: int | None = None):
-        self.seed = _seed(type(self).__name__, seed)
+        self.seed = check_int("seed", seed, minimum=0, allow=(None,), owner=type(self).__name__)
         self._state_layer = self.make_layer()
 
     def get_config(self) -> dict[str, Any]:
@@ -60,8 +61,8 @@ class ImageRandomCrop(RandomKerasImageLayer):
     """
 
     def __init__(self, height: int, width: int, seed: int | None = None):
-        self.height = _positive_int("ImageRandomCrop", "height", height)
-        self.width = _positive_int("ImageRandomCrop", "width", width)
+        self.height = check_int("height", height, owner="ImageRandomCrop")
+        self.width = check_int("width", width, owner="ImageRandomCrop")
         super().__init__(seed)
 
     def make_layer(self):
@@ -341,7 +342,7 @@ class ImageExpand(ImagePreprocessing):
         if not 1.0 <= self.min_expand_ratio <= self.max_expand_ratio:
             raise ValueError("ImageExpand: expected 1 <= min_expand_ratio <= max_expand_ratio. Received: "
                              f"min_expand_ratio={min_expand_ratio!r}, max_expand_ratio={max_expand_ratio!r}")
-        self.seed = _seed("ImageExpand", seed)
+        self.seed = check_int("seed", seed, minimum=0, allow=(None,), owner="ImageExpand")
 
     def __call__(self, batch: Any) -> np.ndarray:
         import keras

@@ -42,24 +42,11 @@ from typing import Any
 
 import numpy as np
 
+from zooapi.checks import check_int
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 from zooapi.feature.spark_image import swap_red_blue
 
 __all__ = ["ImageCenterCrop", "ImageChannelNormalize", "ImageChannelOrder", "ImageMatToTensor", "ImageResize"]
-
-
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: received an invalid value for `{name}`, expected a positive integer. "
-                         f"Received: {name}={value!r}")
-    return int(value)
-
-
-def _seed(owner: str, seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"{owner}: received an invalid value for `seed`, expected a non-negative integer or "
-                         f"None. Received: seed={seed!r}")
-    return None if seed is None else int(seed)
 
 
 class ImagePreprocessing(Preprocessing):
@@ -100,8 +87,8 @@ class KerasImageLayer(ImagePreprocessing):
 
 class _Sized(KerasImageLayer):
     def __init__(self, height: int, width: int):
-        self.height = _positive_int(type(self).__name__, "height", height)
-        self.width = _positive_int(type(self).__name__, "width", width)
+        self.height = check_int("height", height, owner=type(self).__name__)
+        self.width = check_int("width", width, owner=type(self).__name__)
 
     def get_config(self) -> dict[str, Any]:
         return {"height": self.height, "width": self.width}

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from zooapi.checks import check_int
 from zooapi.feature.pillow_image import convert_channels, image_pixels, resize_image
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 
@@ -75,13 +76,6 @@ def decode_pixels(content: bytes, codec: int = -1, height: int = -1, width: int 
         return image_pixels(convert_channels(image, codec))
 
 
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (value >= 1 or value == -1):
-        raise ValueError(f"ImageBytesToMat: received an invalid value for `{name}`, expected a positive integer "
-                         f"or -1. Received: {name}={value!r}")
-    return int(value)
-
-
 class ImageBytesToMat(Preprocessing):
     """Encoded image files to a float32 batch `(n, height, width, channels)`
     in RGB order, pixel values 0 to 255: Analytics Zoo's `ImageBytesToMat`.
@@ -117,8 +111,8 @@ class ImageBytesToMat(Preprocessing):
     """
 
     def __init__(self, height: int = -1, width: int = -1, image_codec: int = 1):
-        self.height = _check_size("height", height)
-        self.width = _check_size("width", width)
+        self.height = check_int("height", height, allow=(-1,), owner="ImageBytesToMat")
+        self.width = check_int("width", width, allow=(-1,), owner="ImageBytesToMat")
         if (self.height > 0) != (self.width > 0):
             raise ValueError("ImageBytesToMat: `height` and `width` must both be positive (resize) or both -1 "
                              f"(keep the size). Received: height={height!r}, width={width!r}")

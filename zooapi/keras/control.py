@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from zooapi.checks import check_compiled
+
 
 @dataclass
 class TrainingControl:
@@ -38,8 +40,7 @@ def control_of(model) -> TrainingControl:
 
 
 def _optimizer(model):
-    if getattr(model, "optimizer", None) is None:
-        raise ValueError("The model is not compiled; call `model.compile(...)` before setting gradient clipping.")
+    check_compiled(model)
     return model.optimizer
 
 

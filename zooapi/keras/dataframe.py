@@ -11,6 +11,8 @@ import inspect
 import logging
 from typing import Any, Callable
 
+from zooapi.checks import check_int
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIT_BATCH = 32  # Keras' own default for `fit`
@@ -120,18 +122,11 @@ def _verbose(verbose: Any) -> int:
     return 1 if verbose == "auto" else int(verbose)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a positive integer. "
-                         f"Received: {name}={value!r}")
-    return value
-
-
 def _with_partitions(df, num_workers: int | None):
     """`df` split into `num_workers` partitions (order kept when merging)."""
     if num_workers is None:
         return df
-    num_workers = _positive_int("num_workers", num_workers)
+    num_workers = check_int("num_workers", num_workers)
     current = df.rdd.getNumPartitions()
     if current == num_workers:
         return df

@@ -201,10 +201,10 @@ class ImageClassifier:
         Example:
             >>> Pipeline(stages=[clf.featurizer(), LogisticRegression()])  # doctest: +SKIP
         """
-        from zooapi.engine.training import check_positive_int
+        from zooapi.checks import check_int
 
         return ImageFeaturizer(self.model, featuresCol=input_col, predictionCol=output_col,
-                               batchSize=check_positive_int("batch_size", batch_size))
+                               batchSize=check_int("batch_size", batch_size))
 
     def featurize(self, df: "DataFrame", input_col: str = "image", output_col: str = "features",
                   batch_size: int = DEFAULT_IMAGE_BATCH) -> "DataFrame":
@@ -264,10 +264,10 @@ class ImageClassifier:
         """`classifier` before `compile`."""
         import keras
 
-        from zooapi.engine.training import check_positive_int
+        from zooapi.checks import check_int
         from zooapi.keras import graph
 
-        num_classes = check_positive_int("num_classes", num_classes)
+        num_classes = check_int("num_classes", num_classes)
         if not multi_label and num_classes < 2:
             raise ValueError(f"Received num_classes={num_classes} for a single-label (softmax) classifier; "
                              "expected at least 2 (or multi_label=True for one sigmoid output).")
@@ -332,7 +332,7 @@ class ImageClassifier:
             >>> per_class_auc(fitted.transform(test), fitted.getClassNames(), label_col="labels")  # doctest: +SKIP
         """
 
-        from zooapi.engine.training import check_positive_int
+        from zooapi.checks import check_int
 
         frames = [df] if validation_df is None else [df, validation_df]
         kinds = [check_image_column(frame, input_col, "input_col", encoded=True) for frame in frames]
@@ -348,10 +348,10 @@ class ImageClassifier:
                       or len(set(names)) != len(names)):
             raise ValueError(f"Received an invalid value for `class_names`, expected {num_classes} distinct "
                              f"strings (one per class). Received: class_names={class_names!r}")
-        epochs = check_positive_int("epochs", epochs)
-        batch_size = check_positive_int("batch_size", batch_size)
+        epochs = check_int("epochs", epochs)
+        batch_size = check_int("batch_size", batch_size)
         if num_workers is not None:
-            num_workers = check_positive_int("num_workers", num_workers)
+            num_workers = check_int("num_workers", num_workers)
         # Uncompiled: NNClassifier compiles its copy with this loss and these metrics
         # (a compiled, never trained model makes Keras warn about optimizer state).
         model = self._head_model(num_classes, multi_label, freeze_up_to, dropout, seed)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import pyarrow as pa
 
+from zooapi.checks import check_int
 from zooapi.feature.pillow_image import convert_channels, image_pixels, resize_image
 from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
 
@@ -129,7 +130,7 @@ def check_image_column(df: "DataFrame", column: Any, argument: str, encoded: boo
     TypeError/ValueError naming `argument`."""
     from pyspark.sql import types as T
 
-    from zooapi.feed.columns import IMAGE_FIELDS
+    from zooapi.feed.spark_image import IMAGE_FIELDS
     from zooapi.models.multilabel import check_column
 
     dtype = df.schema[check_column(df, column, argument)].dataType
@@ -180,10 +181,8 @@ def resize_images(df: "DataFrame", input_col: str, height: int, width: int, chan
     from pyspark.sql import types as T
 
     check_image_column(df, input_col, "input_col")
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"Received an invalid value for `{name}`, expected a positive integer. "
-                             f"Received: {name}={value!r}")
+    check_int("height", height)
+    check_int("width", width)
     if channels not in (1, 3):
         raise ValueError(f"Received an invalid value for `channels`, expected 1 or 3. Received: channels={channels!r}")
     output_col = input_col if output_col is None else output_col

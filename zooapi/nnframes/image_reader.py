@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from zooapi.checks import check_int
 from zooapi.feature.image_files import IMAGE_CODECS, decode_pixels
 from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
 
@@ -164,14 +165,15 @@ def lists_local_files(spark: "SparkSession", paths: Sequence[str]) -> bool:
     return all(urlparse(p if urlparse(p).scheme else default_fs).scheme == "file" for p in paths)
 
 
-def _check_int(name: str, value: Any, allowed: str, ok) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not ok(int(value)):
-        raise ValueError(f"Received an invalid value for `{name}`, expected {allowed}. Received: {name}={value!r}")
-    return int(value)
-
-
 class NNImageReader:
-    """Reads image files into a DataFrame with Spark's image schema."""
+    """Reads image files into a DataFrame with Spark's image schema.
+
+    Use its static method `readImages`; there is nothing to construct.
+
+    Example:
+        >>> df = NNImageReader.readImages("hdfs:///data/xray", spark, resize_height=256,
+        ...                               resize_width=256)  # doctest: +SKIP
+    """
 
     @staticmethod
     def readImages(path: str | Sequence[str], spark: "SparkSession", min_partitions: int = 1,
@@ -280,17 +282,17 @@ class NNImageReader:
         if not paths or not all(isinstance(p, str) and p for p in paths):
             raise ValueError(f"Received an invalid value for `path`, expected a non-empty path string or a "
                              f"list of them. Received: path={path!r}")
-        min_partitions = _check_int("min_partitions", min_partitions, "a positive integer", lambda v: v >= 1)
-        if max_partitions is not None:
-            max_partitions = _check_int("max_partitions", max_partitions, "a positive integer or None",
-                                        lambda v: v >= 1)
-        resize_height = _check_int("resize_height", resize_height, "a positive integer or -1", lambda v: v >= 1 or v == -1)
-        resize_width = _check_int("resize_width", resize_width, "a positive integer or -1", lambda v: v >= 1 or v == -1)
+        min_partitions = check_int("min_partitions", min_partitions)
+        max_partitions = check_int("max_partitions", max_partitions, allow=(None,))
+        resize_height = check_int("resize_height", resize_height, allow=(-1,))
+        resize_width = check_int("resize_width", resize_width, allow=(-1,))
         if (resize_height > 0) != (resize_width > 0):
             raise ValueError("`resize_height` and `resize_width` must both be positive (resize) or both -1 "
                              f"(keep the size). Received: resize_height={resize_height}, resize_width={resize_width}")
-        image_codec = _check_int("image_codec", image_codec, f"one of {sorted(IMAGE_CODECS)} ({IMAGE_CODECS})",
-                                 lambda v: v in IMAGE_CODECS)
+        if isinstance(image_codec, bool) or image_codec not in IMAGE_CODECS:
+            raise ValueError(f"Received an invalid value for `image_codec`, expected one of {sorted(IMAGE_CODECS)} "
+                             f"({IMAGE_CODECS}). Received: image_codec={image_codec!r}")
+        image_codec = int(image_codec)
         if not isinstance(decode, bool):
             raise TypeError(f"`decode` must be True or False. Received: decode={decode!r}")
         if not decode and (resize_height > 0 or image_codec != -1):

@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple
 
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from zooapi.checks import check_int
+
 
 class ParamSpec(NamedTuple):
     name: str
@@ -67,11 +69,23 @@ def _to_summary(value: Any) -> Any:
     return value
 
 
-def _to_positive_int(value: Any) -> int:
-    value = TypeConverters.toInt(value)
-    if value < 1:
-        raise ValueError(f"Expected a positive integer. Received: {value}")
-    return value
+class _ToInt:
+    """A Param's converter to an int >= `minimum` whose error names the Param
+    (PySpark passes a converter only the value, so each Param gets its own)."""
+
+    def __init__(self, name: str, minimum: int):
+        self.name, self.minimum = name, minimum
+
+    def __call__(self, value: Any) -> int:
+        return check_int(self.name, TypeConverters.toInt(value), minimum=self.minimum)
+
+
+def positive_int(name: str) -> _ToInt:
+    return _ToInt(name, 1)
+
+
+def non_negative_int(name: str) -> _ToInt:
+    return _ToInt(name, 0)
 
 
 def _to_verbose(value: Any) -> int:
@@ -96,22 +110,15 @@ def _to_class_weight(value: Any) -> dict[int, float] | None:
                          f"numeric weights. Received: classWeight={value!r}") from None
 
 
-def _to_non_negative_int(value: Any) -> int:
-    value = TypeConverters.toInt(value)
-    if value < 0:
-        raise ValueError(f"Expected 0 or a positive integer. Received: {value}")
-    return value
-
-
 ESTIMATOR_PARAMS = [
     ParamSpec("featuresCol", "features column name, or a list of names (several numeric columns, or one entry per model input)", _to_column_spec, "features"),
     ParamSpec("labelCol", "label column name, or a list of names (one entry per model output)", _to_column_spec, "label"),
     ParamSpec("predictionCol", "prediction column name", TypeConverters.toString, "prediction"),
-    ParamSpec("batchSize", "global batch size, split across the workers (>= numWorkers)", _to_positive_int, 32),
-    ParamSpec("maxEpoch", "number of epochs to train", _to_positive_int, 10),
+    ParamSpec("batchSize", "global batch size, split across the workers (>= numWorkers)", positive_int("batchSize"), 32),
+    ParamSpec("maxEpoch", "number of epochs to train", positive_int("maxEpoch"), 10),
     ParamSpec("learningRate", "learning rate of the optimizer; when not set, an optimizer instance keeps its own", TypeConverters.toFloat, 1e-3),
     ParamSpec("optimMethod", "Keras optimizer: a name such as 'adam' or 'sgd', or an instance", _to_optimizer, "adam"),
-    ParamSpec("numWorkers", "number of Spark barrier tasks to train on; 0 means the session's default parallelism", _to_non_negative_int, 0),
+    ParamSpec("numWorkers", "number of Spark barrier tasks to train on; 0 means the session's default parallelism", non_negative_int("numWorkers"), 0),
     ParamSpec("shuffle", "draw training rows in a new random order every pass", TypeConverters.toBoolean, True),
     ParamSpec("seed", "random seed for shuffling and initialisation", TypeConverters.toInt, 42),
     ParamSpec("validationDf", "DataFrame evaluated after every epoch (not saved with the stage); see setValidation", _to_any, None),
@@ -143,7 +150,7 @@ FITTED_WITH = ("labelCol", "maxEpoch", "learningRate", "optimMethod", "numWorker
 MODEL_PARAMS = [
     ParamSpec("featuresCol", ESTIMATOR_PARAMS[0].doc, _to_column_spec, "features"),
     ParamSpec("predictionCol", "prediction column name (a struct with one field per output for a model with several outputs)", TypeConverters.toString, "prediction"),
-    ParamSpec("batchSize", "rows per forward pass when predicting; a fitted model's is the global batch size it was trained with", _to_positive_int, 1024),
+    ParamSpec("batchSize", "rows per forward pass when predicting; a fitted model's is the global batch size it was trained with", positive_int("batchSize"), 1024),
 ] + [ParamSpec(s.name, f"as fitted (no effect on transform): {s.doc}", s.converter, s.default)
      for s in ESTIMATOR_PARAMS if s.name in FITTED_WITH]
 

@@ -32,6 +32,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from zooapi.checks import check_int
+
 
 def _num(x) -> float:
     return float(ops.convert_to_numpy(x))
@@ -101,10 +103,7 @@ class Poly(Stage):
 
     def __init__(self, power: float, max_iteration: int, initial_learning_rate: float | None = None):
         super().__init__(initial_learning_rate)
-        if max_iteration < 1:
-            raise ValueError(f"Received an invalid value for `max_iteration`, expected a positive integer. "
-                             f"Received: max_iteration={max_iteration}")
-        self.power, self.max_iteration = float(power), int(max_iteration)
+        self.power, self.max_iteration = float(power), check_int("max_iteration", max_iteration)
 
     def rate(self, start, iteration):
         done = ops.minimum(iteration, float(self.max_iteration)) / float(self.max_iteration)
@@ -309,9 +308,7 @@ class SequentialSchedule(keras.optimizers.schedules.LearningRateSchedule):
         """Appends a stage lasting `max_iteration` iterations; returns self."""
         if not isinstance(schedule, Stage):
             raise TypeError(f"Expected a zooapi.optim schedule stage (Warmup, Poly, ...). Received: {schedule!r}")
-        if max_iteration < 1:
-            raise ValueError(f"Received an invalid value for `max_iteration`, expected a positive integer. "
-                             f"Received: max_iteration={max_iteration}")
+        max_iteration = check_int("max_iteration", max_iteration)
         # Where each stage starts, computed once, eagerly (a stage after a
         # Plateau starts from the Plateau's own starting rate).
         start = self._start_rates[-1] if self.stages else self.initial_learning_rate

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from zooapi.checks import check_int
+
 
 @dataclass
 class TrainingState:
@@ -57,12 +59,6 @@ class Trigger:
         return f"{type(self).__name__}({args})"
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a positive integer. Received: {name}={value!r}")
-    return value
-
-
 class EveryEpoch(Trigger):
     """Fires at the end of every epoch.
 
@@ -87,7 +83,7 @@ class SeveralIteration(Trigger):
     """
 
     def __init__(self, interval: int):
-        self.interval = _positive("interval", interval)
+        self.interval = check_int("interval", interval)
         self.period = self.interval
 
     def __call__(self, state: TrainingState) -> bool:
@@ -106,7 +102,7 @@ class MaxEpoch(Trigger):
     """
 
     def __init__(self, max_epoch: int):
-        self.max_epoch = _positive("max_epoch", max_epoch)
+        self.max_epoch = check_int("max_epoch", max_epoch)
 
     def __call__(self, state: TrainingState) -> bool:
         return state.epoch_end and state.epoch >= self.max_epoch
@@ -124,7 +120,7 @@ class MaxIteration(Trigger):
     """
 
     def __init__(self, max_iteration: int):
-        self.max_iteration = _positive("max_iteration", max_iteration)
+        self.max_iteration = check_int("max_iteration", max_iteration)
         self.period = self.max_iteration
 
     def __call__(self, state: TrainingState) -> bool:

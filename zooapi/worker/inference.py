@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import io
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from zooapi.worker import metrics as M
 from zooapi.worker.devices import configure_gpus, task_gpus
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.transforms import apply_preprocessing
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 _MODEL_CACHE: "OrderedDict[str, LoadedModel]" = OrderedDict()
 _MODEL_CACHE_SIZE = 4

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
 
 def train(folder: Path) -> None:
     cfg = json.loads((folder / "config.json").read_text())
@@ -44,6 +42,7 @@ def train(folder: Path) -> None:
     import keras
     from pyspark import cloudpickle
 
+    from zooapi.checks import check_compiled
     from zooapi.feed.spill import SpillReader
     from zooapi.worker import metrics as M
     from zooapi.worker.protocol import DriverClient
@@ -78,8 +77,7 @@ def train(folder: Path) -> None:
 
     with strategy.scope():
         model = load_model_bytes((folder / "model.keras").read_bytes(), custom, compile=True)
-        if model.optimizer is None:
-            raise ValueError("The model is not compiled; call `model.compile(optimizer, loss)` before fit.")
+        check_compiled(model)
         loss_tracker = keras.metrics.Mean(name="loss")
         # Build weights, loss and metric variables here, in cross-replica context.
         x0, y0, w0 = split(train_data.take(np.arange(min(local_b, train_data.rows))))

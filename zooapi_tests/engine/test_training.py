@@ -281,5 +281,5 @@ def test_more_workers_than_task_slots_is_refused_within_seconds(spark, digits):
 def test_a_negative_max_retries_is_refused(spark, digits):
     x, y = digits
     df = digits_frame(spark, x[:20], y[:20])
-    with pytest.raises(ValueError, match=r"expected a non-negative integer .* Received: max_retries=-1"):
+    with pytest.raises(ValueError, match=r"Received an invalid value for `max_retries`, expected a non-negative integer\. Received: max_retries=-1"):
         engine.fit(mlp(), df, "features", "label", batch_size=8, num_workers=1, max_retries=-1, verbose=0)

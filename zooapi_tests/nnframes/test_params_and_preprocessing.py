@@ -47,6 +47,22 @@ def test_bad_param_values_are_refused():
         NNEstimator("not a model")
 
 
+def test_integer_params_name_themselves_when_refused():
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `batchSize`, expected a positive integer\. "
+                                         r"Received: batchSize=0$"):
+        NNEstimator(small_model(), "mse").setBatchSize(0)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `maxEpoch`, expected a positive integer\. "
+                                         r"Received: maxEpoch=-1$"):
+        NNClassifier(small_model(), maxEpoch=-1)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `numWorkers`, expected a non-negative "
+                                         r"integer\. Received: numWorkers=-2$"):
+        NNEstimator(small_model(), "mse").setNumWorkers(-2)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `batchSize`, expected a positive integer\. "
+                                         r"Received: batchSize=0$"):
+        NNModel(small_model()).setBatchSize(0)
+    assert NNEstimator(small_model(), "mse", numWorkers=0, batchSize=8.0).getBatchSize() == 8
+
+
 def test_converters_shape_batches():
     assert SeqToTensor([2, 2])(np.ones((5, 4))).shape == (5, 2, 2)
     assert MLlibVectorToTensor([4, 1])(np.ones((5, 4))).shape == (5, 4, 1)
