@@ -1,0 +1,143 @@
+"""Start-up cost: small fits, evaluations and predictions on scikit-learn's digits.
+
+Trains the 64-64-10 MLP on the 1,437 training rows of digits (an 80/20
+split), batch 32, on Spark `local[2]`, and reports in one run:
+
+- `model.fit` on the same rows as NumPy, 1 and 15 epochs (the reference);
+- the first `engine.fit` of the session (cold: Spark's Python workers and the
+  trainer processes start, TensorFlow imports), then warm 1-epoch fits with
+  1 and 2 workers, and 15-epoch fits, each with where its seconds went, from
+  zooapi's own log lines: planning and counting rows on the driver, the
+  barrier job's start, spill and trainer start-up until the chief reports
+  (with the trainer's own phases), the epochs, and the way back;
+- `engine.evaluate` and `engine.predict` (written to Spark's no-op sink),
+  first and second call.
+
+Run: `python bench/startup.py` (`--repeat N` warm fits of each kind, best kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import spark_session  # noqa: E402
+
+BATCH = 32
+MARKS = (  # (phase ending at the first record that contains the text, text)
+    ("plan and count rows", "Training rows per worker"),
+    ("job start, spill, trainer up", "Training on "),
+    ("epochs", "Throughput is"),
+)
+
+
+class Timeline(logging.Handler):
+    """Times of zooapi's log records during one call, relative to its start."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.start = time.perf_counter()
+        self.records: list[tuple[float, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((time.perf_counter() - self.start, record.getMessage()))
+
+    def phases(self, total: float) -> str:
+        found, last = [], 0.0
+        for name, text in MARKS:
+            times = [t for t, message in self.records if text in message]
+            if not times:
+                continue
+            at = times[-1] if name == "epochs" else times[0]
+            found.append(f"{name} {at - last:.2f}")
+            last = at
+        found.append(f"result back {total - last:.2f}")
+        trainer = next((m.split(": ", 1)[1] for _, m in self.records if "Trainer start-up" in m), None)
+        return ", ".join(found) + (f" (trainer: {trainer})" if trainer else "")
+
+
+def timed(call):
+    logger = logging.getLogger("zooapi")
+    level, timeline = logger.level, Timeline()
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(timeline)
+    try:
+        start = time.perf_counter()
+        result = call()
+        return time.perf_counter() - start, timeline, result
+    finally:
+        logger.removeHandler(timeline)
+        logger.setLevel(level)
+
+
+def mlp(seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2, help="warm fits of each kind (best kept)")
+    args = parser.parse_args(argv)
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x, x_test, y, y_test = train_test_split((digits.data / 16).astype(np.float32), digits.target,
+                                            test_size=0.2, random_state=0)
+    started = time.perf_counter()
+    spark = spark_session("bench-startup")
+    session_seconds = time.perf_counter() - started
+    rows = [(r.tolist(), int(label)) for r, label in zip(x, y)]
+    df = spark.createDataFrame(rows, "features array<float>, label long").cache()
+    test = spark.createDataFrame([(r.tolist(), int(label)) for r, label in zip(x_test, y_test)],
+                                 "features array<float>, label long").cache()
+    df.count(), test.count()
+    print(f"startup: digits {len(x)} training rows, 64-64-10 MLP, batch {BATCH}, Spark "
+          f"{spark.sparkContext.master} (session start {session_seconds:.1f} s)")
+
+    from zooapi import engine
+
+    for epochs in (1, 15):
+        model = mlp()
+        begin = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0)
+        print(f"{'model.fit':<24} {epochs:>2} epoch(s) {time.perf_counter() - begin:6.2f} s")
+
+    def fit(epochs: int, workers: int):
+        return timed(lambda: engine.fit(mlp(), df, "features", "label", batch_size=BATCH, epochs=epochs,
+                                        num_workers=workers, verbose=0, seed=0))
+
+    seconds, timeline, _ = fit(1, 1)
+    print(f"{'engine.fit cold':<24}  1 epoch(s) {seconds:6.2f} s: {timeline.phases(seconds)}")
+    for epochs in (1, 15):
+        for workers in (1, 2):
+            best = min((fit(epochs, workers) for _ in range(args.repeat)), key=lambda r: r[0])
+            label = f"engine.fit {workers} worker{'s' if workers > 1 else ''}"
+            print(f"{label:<24} {epochs:>2} epoch(s) {best[0]:6.2f} s: {best[1].phases(best[0])}")
+
+    model = mlp()
+    for name, call in (
+            ("engine.evaluate", lambda: engine.evaluate(model, test, "features", "label")),
+            ("engine.predict", lambda: engine.predict(model, test, "features").write.format("noop")
+             .mode("overwrite").save())):
+        first = timed(call)[0]
+        second = timed(call)[0]
+        print(f"{name:<24} first {first:6.2f} s, second {second:6.2f} s")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
