@@ -116,11 +116,13 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
         or instances, or `Top1Accuracy`, `Top5Accuracy`, `MAE`, `AUC`,
         `Loss`). Epoch-end results appear in the fitted model's `history` as
         `val_...`; all of them in the log and the validation summary."""
+        if batch_size is not None and batch_size != self.getBatchSize():
+            raise ValueError(f"Received an invalid value for `batch_size`, expected None: validation runs with the "
+                             f"training `batchSize` ({self.getBatchSize()}; set it with setBatchSize). "
+                             f"Received: batch_size={batch_size!r}")
         self._set(validationDf=val_df, validationTrigger=trigger)
         if val_method is not None:
             self._set(validationMetrics=[val_method] if isinstance(val_method, str) else list(val_method))
-        if batch_size is not None:
-            logger.info("Validation runs with the training batch size; batch_size=%s is ignored", batch_size)
         return self
 
     def setCheckpoint(self, path: str, trigger=None, over_write: bool = True):

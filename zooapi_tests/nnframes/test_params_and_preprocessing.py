@@ -122,3 +122,12 @@ def test_a_pandas_dataframe_is_refused_with_how_to_make_a_spark_one():
         NNModel(small_model()).transform(pdf)
     with pytest.raises(TypeError, match=rf"`dataset`, {expected}"):
         NNClassifierModel(small_model()).transform(pdf)
+
+
+def test_set_validation_refuses_a_batch_size_other_than_the_training_one():
+    clf = NNClassifier(small_model(), batchSize=16)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `batch_size`, expected None: validation "
+                                         r"runs with the training `batchSize` \(16; set it with setBatchSize\)\. "
+                                         r"Received: batch_size=64$"):
+        clf.setValidation(batch_size=64)
+    assert clf.setValidation(batch_size=16) is clf and clf.setValidation() is clf
