@@ -78,6 +78,9 @@ class ImageHFlip(RandomKerasImageLayer):
     """Flips each image left-right with probability 1/2
     (`keras.layers.RandomFlip("horizontal")`).
 
+    Args:
+        seed: the random seed (None: a random one).
+
     Example:
         >>> ImageHFlip(seed=0)(np.zeros((2, 4, 4, 3))).shape
         (2, 4, 4, 3)
@@ -263,6 +266,11 @@ class ImageContrast(_Factor):
     (`keras.layers.RandomContrast`; `factor` is `f` for `[1 - f, 1 + f]`, or
     `(lo, hi)`, each in [0, 1]).
 
+    Args:
+        factor: `f` or `(lo, hi)`, as above.
+        value_range: the range of the pixel values.
+        seed: the random seed (None: a random one).
+
     Example:
         >>> ImageContrast(0.5, seed=0)(np.zeros((1, 2, 2, 3))).shape
         (1, 2, 2, 3)
@@ -278,6 +286,11 @@ class ImageHue(_Factor):
     """Shifts each image's hue at random (`keras.layers.RandomHue`): `factor`
     `f` in [0, 1] shifts by up to `f * 180` degrees either way; a pair
     `(lo, hi)` by a magnitude in `[lo, hi] * 180` degrees with a random sign.
+
+    Args:
+        factor: `f` or `(lo, hi)`, as above.
+        value_range: the range of the pixel values.
+        seed: the random seed (None: a random one).
 
     Example:
         >>> ImageHue(0.1, seed=0)(np.zeros((1, 2, 2, 3))).shape
@@ -295,6 +308,11 @@ class ImageSaturation(_Factor):
     a factor `s` in [0, 1] multiplies saturation by `s / (1 - s)` (0.5 keeps
     it, 0 is grayscale); `factor` is a pair `(lo, hi)`, or `f` for `(0, f)`.
     For a multiplier range `[m1, m2]` pass `(m1 / (1 + m1), m2 / (1 + m2))`.
+
+    Args:
+        factor: `(lo, hi)` or `f`, as above.
+        value_range: the range of the pixel values.
+        seed: the random seed (None: a random one).
 
     Example:
         >>> ImageSaturation((0.4, 0.6), seed=0)(np.zeros((1, 2, 2, 3))).shape

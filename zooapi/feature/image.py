@@ -132,6 +132,10 @@ class ImageCenterCrop(_Sized):
     (`keras.layers.CenterCrop`; an image smaller than that is first resized
     up, keeping its aspect ratio, as Keras does).
 
+    Args:
+        height: the crop's height.
+        width: the crop's width.
+
     Example:
         >>> ImageCenterCrop(4, 4)(np.zeros((2, 8, 8, 3))).shape
         (2, 4, 4, 3)
@@ -208,6 +212,9 @@ class ImageMatToTensor(ImagePreprocessing):
     """The batch in the layout the model takes: "NHWC" (Keras' default,
     `channels_last`; the batch as it is) or "NCHW" (`channels_first`).
     Put it last in a chain.
+
+    Args:
+        format: "NHWC" or "NCHW".
 
     Example:
         >>> ImageMatToTensor("NCHW")(np.zeros((2, 5, 4, 3))).shape

@@ -23,7 +23,24 @@ from pyspark import cloudpickle
 
 
 class Preprocessing:
-    """A batch function with a JSON config (`get_config` / `from_config`)."""
+    """A batch function with a JSON config (`get_config` / `from_config`).
+
+    Subclass it and implement `__call__(batch)` (a NumPy batch in, a NumPy
+    batch out); chain instances with `*`. Decorate a subclass with
+    `register_preprocessing` so that it saves as JSON with the stage.
+
+    Example:
+        >>> @register_preprocessing
+        ... class Scale(Preprocessing):
+        ...     def __init__(self, factor=1.0):
+        ...         self.factor = factor
+        ...     def __call__(self, batch):
+        ...         return np.asarray(batch, np.float32) * self.factor
+        ...     def get_config(self):
+        ...         return {"factor": self.factor}
+        >>> (Scale(2.0) * ScalarToTensor())(np.ones(3)).tolist()
+        [[2.0], [2.0], [2.0]]
+    """
 
     def __call__(self, batch: Any) -> Any:
         raise NotImplementedError
@@ -64,26 +81,64 @@ class _Reshape(Preprocessing):
 
 
 class SeqToTensor(_Reshape):
-    """Rows of a fixed-length sequence (array column) reshaped to `shape`."""
+    """Rows of a fixed-length sequence (array column) reshaped to `shape`.
+
+    Args:
+        shape: the shape of one row, e.g. `[28, 28, 1]`.
+
+    Example:
+        >>> SeqToTensor([2, 2])(np.zeros((5, 4))).shape
+        (5, 2, 2)
+    """
 
 
 class ArrayToTensor(_Reshape):
-    """Rows of an array column reshaped to `shape`."""
+    """Rows of an array column reshaped to `shape`.
+
+    Args:
+        shape: the shape of one row, e.g. `[28, 28, 1]`.
+
+    Example:
+        >>> ArrayToTensor([2, 3])(np.zeros((5, 6))).shape
+        (5, 2, 3)
+    """
 
 
 class MLlibVectorToTensor(_Reshape):
-    """Rows of an ML Vector column (dense or sparse) reshaped to `shape`."""
+    """Rows of an ML Vector column (dense or sparse) reshaped to `shape`.
+
+    Args:
+        shape: the shape of one row, e.g. `[4, 1]`.
+
+    Example:
+        >>> MLlibVectorToTensor([4, 1])(np.zeros((5, 4))).shape
+        (5, 4, 1)
+    """
 
 
 class ScalarToTensor(Preprocessing):
-    """One number per row to a tensor of shape `(1,)` per row."""
+    """One number per row to a tensor of shape `(1,)` per row.
+
+    Example:
+        >>> ScalarToTensor()(np.arange(3.0)).shape
+        (3, 1)
+    """
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(batch, dtype=np.float32).reshape(len(batch), 1)
 
 
 class ChainedPreprocessing(Preprocessing):
-    """Applies each preprocessing in turn."""
+    """Applies each preprocessing in turn; `a * b` makes one.
+
+    Args:
+        steps: the preprocessing steps (`Preprocessing` objects, Keras
+            layers or functions of a batch), applied first to last.
+
+    Example:
+        >>> ChainedPreprocessing([ScalarToTensor(), ArrayToTensor([1, 1])])(np.ones(3)).shape
+        (3, 1, 1)
+    """
 
     def __init__(self, steps: Sequence[Any]):
         self.steps = list(steps)

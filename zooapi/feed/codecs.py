@@ -130,6 +130,10 @@ def decode_column(column: str, kind: str, arr: pa.Array, offset: int = 0) -> np.
         kind: its kind (see `zooapi.feed.columns`).
         arr: the Arrow array (a `ChunkedArray` is combined first).
         offset: the position of the first row in its partition, for errors.
+
+    Example:
+        >>> decode_column("x", "array", pa.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
     """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -197,7 +201,15 @@ def fit_shape(arr: np.ndarray, shape: Sequence[int | None], group: ColumnGroup) 
 
 def encode_output(arr: np.ndarray) -> pa.Array:
     """A model output `(n, ...)` as an Arrow column: `double` when each row has
-    one value, else `array<float>` with the row flattened."""
+    one value, else `array<float>` with the row flattened.
+
+    Args:
+        arr: the model output, one row per input row.
+
+    Example:
+        >>> encode_output(np.zeros((2, 2, 2), np.float32)).to_pylist()
+        [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
     n = arr.shape[0]
     flat = np.ascontiguousarray(arr).reshape(n, int(np.prod(arr.shape[1:], dtype=np.int64)))
     if flat.shape[1] == 1:
@@ -208,7 +220,15 @@ def encode_output(arr: np.ndarray) -> pa.Array:
 
 
 def output_spark_type(row_shape: Sequence[int | None]):
-    """The Spark type `encode_output` gives for rows of this shape."""
+    """The Spark type `encode_output` gives for rows of this shape.
+
+    Args:
+        row_shape: the shape of one output row (without the batch axis).
+
+    Example:
+        >>> output_spark_type((10,)).simpleString()
+        'array<float>'
+    """
     from pyspark.sql import types as T
 
     if any(s is None for s in row_shape) or int(np.prod(row_shape, dtype=np.int64)) != 1:

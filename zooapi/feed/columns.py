@@ -45,10 +45,23 @@ class ColumnGroup:
 
 
 def column_kind(name: str, dtype) -> str:
-    """The kind of a column from its Spark type.
+    """The kind of a column from its Spark type: "scalar", "array", "vector",
+    "image", "binary" or "string" (the table above).
+
+    Args:
+        name: the column's name, for the error message.
+        dtype: its Spark type (`df.schema[name].dataType`).
+
+    Returns:
+        The kind, a string.
 
     Raises:
         TypeError: naming the column when its type cannot feed a tensor.
+
+    Example:
+        >>> from pyspark.sql import types as T
+        >>> column_kind("features", T.ArrayType(T.FloatType()))
+        'array'
     """
     from pyspark.sql import types as T
 

@@ -74,6 +74,13 @@ class ImageFeaturizer(_ImageInput, NNModel):
     `batchSize` the images per forward pass (default 64). Images of any size
     or channel count are resized on the workers to the model's input.
 
+    Args:
+        model: the Keras model whose output is the features.
+        feature_preprocessing: preprocessing applied on the workers to the
+            images once resized to the model's input (e.g. a normalization).
+        **params: the stage's Params by name (`featuresCol`,
+            `predictionCol`, `batchSize`).
+
     Example:
         >>> featurizer = ImageClassifier("ResNet50").featurizer(output_col="embedding")  # doctest: +SKIP
         >>> featurizer.transform(images).select("embedding").show(3)  # doctest: +SKIP
@@ -109,6 +116,13 @@ class ImageClassifierModel(_ImageInput, NNClassifierModel, ImageClassifierParams
     per-class probabilities (Vectors); `zooapi.models.per_class_auc` scores
     them. `classNames` names the outputs. Saves and loads as every nnframes
     stage, alone or inside a `PipelineModel`.
+
+    Args:
+        model: the fine-tuned Keras model.
+        feature_preprocessing: preprocessing applied on the workers to the
+            images once resized to the model's input (e.g. a normalization).
+        **params: the stage's Params by name (`featuresCol`, `batchSize`,
+            `multiLabel`, `threshold`, `classNames`, ...).
 
     Example:
         >>> model = ImageClassifierModel(keras_model, featuresCol="image", multiLabel=True)  # doctest: +SKIP
