@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("sphinx", reason="sphinx comes with the `test` extra: pip install -e '.[test]'")
+pytestmark = pytest.mark.slow  # ~30 s: autodoc imports Keras and PySpark (no Spark session starts)
 
 
 def test_api_reference_builds_without_warnings(tmp_path):
