@@ -7,22 +7,21 @@ it loaded per Python worker (`zooapi.worker.inference`).
 from __future__ import annotations
 
 import ast
-import io
 from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
 
+from zooapi.checks import check_int
 from zooapi.context import check_worker_python
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
-from zooapi.checks import check_int
 from zooapi.feed import output_spark_type
 from zooapi.feed.columns import ColumnSpec
 from zooapi.worker import metrics as M
 from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_partition
-from zooapi.worker.serialization import model_to_blob
+from zooapi.worker.serialization import arrays_from_bytes, model_to_blob
 
 DEFAULT_PREDICT_BATCH = 1024
 # For image, binary and string inputs, whose decoded rows are large (a 224x224
@@ -151,8 +150,7 @@ def evaluate(model, df, feature_cols: ColumnSpec, label_cols: ColumnSpec,
         raise ValueError("Cannot evaluate on an empty DataFrame: it has no rows.")
     total = None
     for part in parts:
-        with np.load(io.BytesIO(part["states"])) as z:
-            total = M.add_states(total, [z[f"arr_{i}"] for i in range(len(z.files))])
+        total = M.add_states(total, arrays_from_bytes(part["states"]))
     return _metric_results(blob, shapes=ast.literal_eval(parts[0]["label_shapes"]), states=total)
 
 

@@ -8,13 +8,13 @@ BigDL users know:
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 
 import numpy as np
 
 from zooapi.engine.server import Event
+from zooapi.worker.serialization import arrays_from_bytes
 
 logger = logging.getLogger("zooapi.engine.training")
 _LOG_EVERY = 10.0  # seconds between mid-epoch progress lines
@@ -107,8 +107,7 @@ class Progress:
     def _on_epoch_end(self, msg, event) -> None:
         self._begin_epoch(msg["epoch"])
         if event.payload is not None:
-            with np.load(io.BytesIO(event.payload)) as weights:
-                self.model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+            self.model.set_weights(arrays_from_bytes(event.payload))
         logs = msg["logs"]
         self.callbacks.on_epoch_end(msg["epoch"], logs)
         if self.train_summary is not None:

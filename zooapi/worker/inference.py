@@ -9,7 +9,6 @@ TensorFlow works on the one before it.
 from __future__ import annotations
 
 import gc
-import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from zooapi.feed.columns import TensorFeed
 from zooapi.worker import metrics as M
 from zooapi.worker.devices import configure_gpus, task_gpus
 from zooapi.worker.prefetch import prefetch_iter
+from zooapi.worker.serialization import arrays_to_bytes
 from zooapi.worker.transforms import apply_preprocessing
 
 _MODEL_CACHE: "OrderedDict[str, LoadedModel]" = OrderedDict()
@@ -268,10 +268,8 @@ def evaluate_partition(job: InferenceJob, batches: Iterator[pa.RecordBatch]) -> 
         label_shapes = [list(y.shape[1:]) for y in ys]
     if rows == 0:
         return
-    buf = io.BytesIO()
-    np.savez(buf, *M.states(metrics))
     yield pa.RecordBatch.from_arrays(
-        [pa.array([rows], pa.int64()), pa.array([buf.getvalue()], pa.binary()),
+        [pa.array([rows], pa.int64()), pa.array([arrays_to_bytes(M.states(metrics))], pa.binary()),
          pa.array([repr(label_shapes)], pa.string())],
         names=["rows", "states", "label_shapes"],
     )

@@ -8,7 +8,6 @@ collective that another skipped.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from zooapi.worker.checkpoints import write_checkpoint
 from zooapi.worker.layer_state import differing, fingerprints
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.sampling import IndexStream, plan_chunks
+from zooapi.worker.serialization import arrays_to_bytes
 
 
 @dataclass
@@ -38,12 +38,6 @@ class Control:
 
     def periods(self) -> list[int]:
         return [p for t in (self.validation, self.checkpoint, self.end) if t is not None for p in t.periods()]
-
-
-def _weights_bytes(model) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, *model.get_weights())
-    return buf.getvalue()
 
 
 class TrainLoop:
@@ -113,7 +107,7 @@ class TrainLoop:
                 self.checkpoint(epoch, 0, iteration)
             answer = 0.0
             if self.chief:
-                payload = _weights_bytes(self.model) if cfg["sync_weights"] else None
+                payload = arrays_to_bytes(self.model.get_weights()) if cfg["sync_weights"] else None
                 reply = self.client.request({"type": "epoch_end", "epoch": epoch - 1, "iteration": iteration,
                                              "logs": logs, "seconds": seconds, "samples": done * self.global_b},
                                             payload)

@@ -11,7 +11,22 @@ import zipfile
 import tempfile
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark import cloudpickle
+
+
+def arrays_to_bytes(arrays: list) -> bytes:
+    """A list of arrays (weights, metric states) as `.npz` bytes, each under
+    its position as key ("0", "1", ...), so the order is explicit."""
+    buf = io.BytesIO()
+    np.savez(buf, **{str(i): np.asarray(a) for i, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+def arrays_from_bytes(data: bytes) -> list:
+    """The list `arrays_to_bytes` wrote, in its order."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return [z[str(i)] for i in range(len(z.files))]
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,20 @@ def test_early_stopping_callback_stops_all_workers(spark, digits):
     assert [e for e, _ in seen] == [0, 1]
 
 
+def test_driver_callbacks_see_the_workers_weights_at_every_epoch_end(spark, digits):
+    x, y = digits
+    df = digits_frame(spark, x[:200], y[:200])
+    model = mlp()
+    snapshots = []
+    recorder = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    engine.fit(model, df, "features", "label", batch_size=32, epochs=2, num_workers=2, callbacks=[recorder],
+               verbose=0)
+    assert len(snapshots) == 2
+    assert any(not np.array_equal(a, b) for a, b in zip(snapshots[0], snapshots[1]))
+    for a, b in zip(snapshots[1], model.get_weights()):  # every weight, in order, from the epoch-end codec
+        np.testing.assert_array_equal(a, b)
+
+
 def test_ml_vectors_and_several_scalar_columns_feed_one_input(spark):
     from pyspark.ml.feature import VectorAssembler
     from sklearn.datasets import load_iris
