@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from zooapi.feed.columns import TensorFeed, plan_groups
 from zooapi.feed.columns import ColumnSpec, check_binding
 
@@ -104,6 +106,30 @@ def plan_sample_weights(schema, column: str | None) -> list[TensorFeed]:
         raise TypeError(f"Sample weight column '{column}' has type {group.spark_types[0]}; expected one number "
                         "per row (a numeric column).")
     return [TensorFeed(group, None, "float32")]
+
+
+def check_first_row(df, feeds: list[TensorFeed]) -> None:
+    """Reads the first row's length of every array column that alone feeds a
+    tensor of known size, and refuses a mismatch on the driver, before the
+    job (one `limit(1)` read; the workers check every row as they decode)."""
+    from pyspark.sql import functions as F
+
+    checked = {}
+    for feed in feeds:
+        group = feed.group
+        if (feed.is_label or feed.shape is None or any(s is None for s in feed.shape)
+                or group.kinds != ("array",)):
+            continue
+        checked[group.columns[0]] = (feed, int(np.prod(feed.shape, dtype=np.int64)))
+    if not checked:
+        return
+    first = df.select(*[F.size(name).alias(name) for name in checked]).limit(1).collect()
+    for name, (feed, want) in checked.items():
+        have = first[0][name] if first else None
+        if have is not None and have >= 0 and have != want:
+            raise ValueError(
+                f"Column '{name}' holds {have} value(s) in its first row; the model input it feeds expects "
+                f"{want} (shape {tuple(feed.shape)} per row).")
 
 
 def feed_columns(*feed_lists: list[TensorFeed]) -> list[str]:

@@ -12,7 +12,7 @@ from zooapi.context import check_worker_python
 from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job
-from zooapi.engine.plan import feed_columns, plan_features, plan_labels, plan_sample_weights
+from zooapi.engine.plan import check_first_row, feed_columns, plan_features, plan_labels, plan_sample_weights
 from zooapi.engine.progress import Progress
 from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
@@ -259,6 +259,7 @@ def fit(
 
             validation_df = validation_df.withColumn(sample_weight_col, F.lit(1.0))  # validation is unweighted
     check_worker_python(spark)
+    check_first_row(df, features)
     control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
                        checkpoint_overwrite)
     if resume and not checkpoint_path:

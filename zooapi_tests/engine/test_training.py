@@ -115,7 +115,8 @@ def test_schema_errors_are_raised_before_any_job(spark, digits):
     df = digits_frame(spark, x[:10], y[:10])
     with pytest.raises(ValueError, match="Column 'pixels' .* Its columns are: features, label"):
         engine.fit(mlp(), df, "pixels", "label", verbose=0)
-    with pytest.raises(ValueError, match=r"Column 'features' gives 64 value\(s\) per row .* expects shape \(32,\)"):
+    with pytest.raises(ValueError, match=r"Column 'features' holds 64 value\(s\) in its first row; the model "
+                                         r"input it feeds expects 32 \(shape \(32,\) per row\)"):
         engine.fit(mlp(inputs=32), df, "features", "label", batch_size=4, num_workers=2, verbose=0)
     with pytest.raises(ValueError, match="Received an invalid value for `batch_size`"):
         engine.fit(mlp(), df, "features", "label", batch_size=0, verbose=0)
