@@ -39,9 +39,6 @@ def pretrained_cnn(digit_images):
     Tests must not change it: ImageClassifier never does."""
     import keras
 
-    images, labels = digit_images
-    low = np.flatnonzero(labels < 5)
-    x = np.stack([colored(images[i], SIZE) for i in low]).astype("float32")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255, name="scale"),
@@ -52,6 +49,16 @@ def pretrained_cnn(digit_images):
         keras.layers.GlobalAveragePooling2D(name="gap"),
         keras.layers.Dense(5, activation="softmax", name="digits_0_4"),
     ], name="digits_cnn")
+    return trained_on_low_digits(model, digit_images)
+
+
+def trained_on_low_digits(model, digit_images):
+    """`model` compiled and trained (plain Keras, 15 epochs) on digits 0-4 at 16x16."""
+    import keras
+
+    images, labels = digit_images
+    low = np.flatnonzero(labels < 5)
+    x = np.stack([colored(images[i], SIZE) for i in low]).astype("float32")
     model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, labels[low], batch_size=32, epochs=15, verbose=0)
     return model
@@ -63,9 +70,6 @@ def pretrained_bn_cnn(digit_images):
     keras.applications backbone has), trained on digits 0-4."""
     import keras
 
-    images, labels = digit_images
-    low = np.flatnonzero(labels < 5)
-    x = np.stack([colored(images[i], SIZE) for i in low]).astype("float32")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255, name="scale"),
@@ -78,9 +82,7 @@ def pretrained_bn_cnn(digit_images):
         keras.layers.GlobalAveragePooling2D(name="gap"),
         keras.layers.Dense(5, activation="softmax", name="digits_0_4"),
     ], name="digits_bn_cnn")
-    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, labels[low], batch_size=32, epochs=15, verbose=0)
-    return model
+    return trained_on_low_digits(model, digit_images)
 
 
 @pytest.fixture(scope="session")
