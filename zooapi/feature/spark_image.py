@@ -4,7 +4,8 @@ byte order.
 
 `NNImageReader.readImages` fills this struct from files and
 `zooapi.models.resize_images` rewrites it at another size; both build it
-from the definitions here, so the two cannot drift apart.
+from these definitions, which live in `zooapi.feed.spark_image` (the feed
+decodes the struct too), so none of them can drift apart.
 
 Example:
     >>> import numpy as np

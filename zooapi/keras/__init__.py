@@ -20,11 +20,9 @@ Example:
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
-# Keras reads its backend once, at first import; never override a user's choice.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# KERAS_BACKEND is set by the `zooapi` package import, which runs first.
 
 __all__ = ["Input", "Model", "Net", "Sequential", "layers", "predicted_class"]
 

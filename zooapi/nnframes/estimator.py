@@ -6,7 +6,6 @@ They adapt, as SciKeras does for scikit-learn: Params and data are routed to
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pyspark.ml import Estimator, Model
@@ -17,7 +16,6 @@ from zooapi.nnframes.params import (
 from zooapi.feature.preprocessing import preprocessing_from_json, preprocessing_to_json
 from zooapi.nnframes.persistence import PersistentStage
 
-logger = logging.getLogger(__name__)
 
 _OUTPUTS = "__zooapi_output"  # the per-output columns of a several-output model while transforming
 
