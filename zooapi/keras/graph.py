@@ -19,6 +19,8 @@ import difflib
 import logging
 from typing import Any, Sequence, Union
 
+from zooapi.worker.keras_internals import sublayers
+
 logger = logging.getLogger(__name__)
 
 Names = Union[str, Sequence[str]]
@@ -225,7 +227,7 @@ def _set_trainable(layer, value: bool) -> None:
     setter alone is not enough with the TensorFlow backend: attribute
     tracking skips assigning the value an attribute already holds, so the
     setter stops at any sublayer whose own flag already equals `value`."""
-    for sub in layer._flatten_layers(include_self=True):
+    for sub in sublayers(layer, include_self=True):
         type(sub).trainable.fset(sub, value)
 
 
@@ -234,7 +236,7 @@ def _set_trainable_keeping_sublayers(layer) -> None:
     (Keras' setter would set them all)."""
     if layer.trainable:
         return
-    saved = [(sub, sub.trainable) for sub in layer._flatten_layers(include_self=False)]
+    saved = [(sub, sub.trainable) for sub in sublayers(layer)]
     type(layer).trainable.fset(layer, True)
     for sub, flag in saved:
         type(sub).trainable.fset(sub, flag)

@@ -32,18 +32,14 @@ import zlib
 
 import numpy as np
 
-
-def _layers(model) -> list:
-    # Keras 3 has no public recursive walk over nested layers and models;
-    # `_flatten_layers` is what `Model.summary` and saving use.
-    return list(model._flatten_layers(include_self=False, recursive=True))
+from zooapi.worker.keras_internals import sublayers
 
 
 def updated_state(model) -> list:
     """The floating-point non-trainable weights of trainable layers: what a
     layer updates itself while training (BatchNormalization's moving
     statistics), not the weights of frozen layers, which never change."""
-    frozen = {id(v) for layer in _layers(model) if not layer.trainable for v in layer.weights}
+    frozen = {id(v) for layer in sublayers(model) if not layer.trainable for v in layer.weights}
     if not model.trainable:
         return []
     return [v for v in model.non_trainable_weights

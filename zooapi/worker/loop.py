@@ -20,6 +20,7 @@ from zooapi.optim.schedules import plateaus_of
 from zooapi.optim.triggers import TrainingState, Trigger
 from zooapi.worker import metrics as M
 from zooapi.worker.checkpoints import write_checkpoint
+from zooapi.worker.keras_internals import learning_rate_setting
 from zooapi.worker.layer_state import differing, fingerprints
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.sampling import IndexStream, plan_chunks
@@ -51,7 +52,7 @@ class TrainLoop:
         self.stream = IndexStream(train_data.rows, cfg["shuffle"], cfg["seed"], cfg["rank"])
         self.last_loss: float | None = None
         self.last_score: float | None = None
-        self.plateaus = plateaus_of(getattr(model.optimizer, "_learning_rate", None))
+        self.plateaus = plateaus_of(learning_rate_setting(model.optimizer))
         # The chief's weights at the last epoch end where all workers agreed.
         self.consistent = model.get_weights() if self.chief and cfg["num_workers"] > 1 else None
 

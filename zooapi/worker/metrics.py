@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from zooapi.worker.keras_internals import loss_tracker
+
 
 def compiled_metrics(model) -> list:
     """The model's metrics, without Keras' own loss tracker (zooapi tracks the
     loss itself, weighted by batch size)."""
-    own = getattr(model, "_loss_tracker", None)
+    own = loss_tracker(model)
     return [m for m in model.metrics if m is not own]
 
 

@@ -135,6 +135,8 @@ class StepFunctions:
         import keras
         import tensorflow as tf
 
+        from zooapi.worker.keras_internals import learning_rate_setting
+
         self.strategy, n = strategy, num_workers
         # Keras scales each replica's loss by 1/n; re-weight so that the sum over
         # workers is the mean over the global batch even when local sizes differ.
@@ -173,7 +175,7 @@ class StepFunctions:
 
         # A learning rate held in a variable changes only between calls (plateau
         # schedules, callbacks): read it once per call instead of once per step.
-        fixed_rate = isinstance(getattr(model.optimizer, "_learning_rate", None), keras.Variable)
+        fixed_rate = isinstance(learning_rate_setting(model.optimizer), keras.Variable)
 
         @tf.function
         def train_steps(x, y, weights=None):
