@@ -332,6 +332,11 @@ def _start_point(job: TrainJob, blob, checkpoint_path: str | None, first_epoch: 
         job.initial_epoch, job.initial_epoch_step = first_epoch, 0
         return blob, "the start"
     data, position = found
+    # The trainer loads this with safe_mode=False, as it loads the user's own
+    # in-memory model: a checkpoint is the chief's `model.save` of that model,
+    # written by zooapi under the user's checkpoint_path, with its position file
+    # (latest_checkpoint reads only what zooapi writes). Files a user hands in
+    # (Net.load, a saved nnframes stage) load in safe mode unless they opt out.
     job.initial_epoch, job.initial_epoch_step = position["epoch"], position["epoch_step"]
     where = f"the checkpoint at epoch {position['epoch']}, iteration {position['iteration']}"
     logger.info("Resuming from %s", where)

@@ -70,7 +70,8 @@ def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: b
                      safe_mode: bool | None = False):
     """Loads a `.keras` file's bytes. `safe_mode` is off by default because
     zooapi serialized the user's own in-memory model (its Lambda layers must
-    load back); pass None (Keras' global setting) or True for saved files."""
+    load back), or its chief wrote the checkpoint of that model; pass None
+    (Keras' global setting) or True for any file a user hands in."""
     import keras
 
     with tempfile.TemporaryDirectory(prefix="zooapi-") as folder:
