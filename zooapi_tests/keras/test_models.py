@@ -30,8 +30,11 @@ def seq(cls=Sequential):
 
 
 def test_public_names():
-    assert zk.__all__ == ["Input", "Model", "Net", "Sequential", "layers"]
+    assert zk.__all__ == ["Input", "Model", "Net", "Sequential", "layers", "predicted_class"]
     assert zk.Input is keras.Input and zk.layers is keras.layers
+    from zooapi.nnframes import predicted_class
+
+    assert zk.predicted_class is predicted_class
 
 
 def test_importing_zooapi_keras_loads_neither_keras_nor_spark():
