@@ -11,7 +11,7 @@ from zooapi.checks import check_compiled, check_int
 from zooapi.context import check_worker_python
 from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
-from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job
+from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job, worker_errors
 from zooapi.engine.plan import check_first_row, feed_columns, plan_features, plan_labels, plan_sample_weights
 from zooapi.engine.progress import Progress
 from zooapi.engine.server import JobServer
@@ -72,7 +72,8 @@ def _training_data(df, columns: list[str], validation_df, num_workers: int):
         val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
         data, split = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
             val.withColumn(SPLIT_COLUMN, F.lit(1).cast("byte"))), SPLIT_COLUMN
-    counts = count_partition_rows(data, split)
+    with worker_errors():  # counting runs the upstream stages: an undecodable image fails here
+        counts = count_partition_rows(data, split)
     _check_training_rows(counts.total, num_workers)
     if split is None and _barrier_ready(data, num_workers):
         shares = [counts.train.get(p, 0) for p in range(num_workers)]
@@ -259,7 +260,8 @@ def fit(
 
             validation_df = validation_df.withColumn(sample_weight_col, F.lit(1.0))  # validation is unweighted
     check_worker_python(spark)
-    check_first_row(df, features)
+    with worker_errors():
+        check_first_row(df, features)
     control = _control(validation_df, validation_trigger, end_trigger, checkpoint_path, checkpoint_trigger,
                        checkpoint_overwrite)
     if resume and not checkpoint_path:
