@@ -1,18 +1,8 @@
-"""Spark's image struct (`pyspark.ml.image.ImageSchema`) as the workers write
-it: the Arrow type, the OpenCV type code of each channel count, and OpenCV's
-byte order.
-
-`NNImageReader.readImages` fills this struct from files and
-`zooapi.models.resize_images` rewrites it at another size; both build it
-from these definitions, which live in `zooapi.feed.spark_image` (the feed
-decodes the struct too), so none of them can drift apart.
-
-Example:
-    >>> import numpy as np
-    >>> MODES[3], image_type().names
-    (16, ['origin', 'height', 'width', 'nChannels', 'mode', 'data'])
-    >>> swap_red_blue(np.array([[[1, 2, 3, 4]]], np.uint8)).ravel().tolist()
-    [3, 2, 1, 4]
+"""Spark's image struct (`pyspark.ml.image.ImageSchema`) for feature code
+and users: the names defined once in `zooapi.feed.spark_image` (field names,
+Arrow type, OpenCV modes, BGR<->RGB swap), which `NNImageReader.readImages`
+and `zooapi.models.resize_images` build the struct from and the feed decodes
+it with.
 """
 
 from __future__ import annotations
