@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -113,6 +114,7 @@ def init_nncontext(
     app_name: str | None = None,
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
+    remote: str | None = None,
 ):
     """Gets or creates the SparkSession with the settings zooapi needs.
 
@@ -126,16 +128,26 @@ def init_nncontext(
     (by `spark-submit`, `PYSPARK_SUBMIT_ARGS` or `spark-defaults.conf`), Spark
     runs locally on every core (`local[*]`).
 
+    Spark Connect: with `remote` (`"sc://host:15002"`, or `"local[2]"` for a
+    Connect server started in this process), or when the environment asks for
+    it as PySpark reads it (`SPARK_REMOTE`, `spark.api.mode=connect` in `conf`
+    or `SPARK_API_MODE`), the session is a Spark Connect session; zooapi's API
+    is the same on it. The settings above go to a local server when it
+    starts; a remote server keeps its own static settings (the workers'
+    Python among them) and takes only the runtime SQL settings.
+
     Args:
         app_name: the Spark application name.
         master: a Spark master URL, e.g. `"local[2]"` or `"spark://host:7077"`.
         conf: extra Spark settings; they win over zooapi's defaults.
+        remote: a Spark Connect URL; not together with `master`.
 
     Returns:
-        The active `pyspark.sql.SparkSession`.
+        The active `pyspark.sql.SparkSession` (classic or Connect).
 
     Example:
         >>> spark = init_nncontext("digits", master="local[2]")  # doctest: +SKIP
+        >>> spark = init_nncontext("digits", remote="sc://localhost:15002")  # doctest: +SKIP
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -152,7 +164,16 @@ def init_nncontext(
     for key in (*QUIET_DEFAULTS, VERBOSE_SWITCH):
         if key in os.environ:
             settings.setdefault(f"spark.executorEnv.{key}", os.environ[key])
-    if SparkContext._active_spark_context is None:
+    if master and remote:
+        raise ValueError(f"Received master={master!r} and remote={remote!r}; expected one of them: a Spark "
+                         "Connect session's master is set on its server (`remote=\"local[2]\"` starts a "
+                         "local one).")
+    connect_url = remote or settings.get("spark.remote") or os.environ.get("SPARK_REMOTE")
+    connect = bool(connect_url) or str(settings.get(
+        "spark.api.mode", os.environ.get("SPARK_API_MODE", ""))).lower() == "connect"
+    # A server this process starts (`local...`) runs its JVM and workers here.
+    local_server = not connect or not connect_url or str(connect_url).startswith("local")
+    if SparkContext._active_spark_context is None and local_server:
         ensure_java()
     # No master given: Spark's own resolution applies (spark-submit,
     # PYSPARK_SUBMIT_ARGS, spark-defaults.conf), which ends at local[*].
@@ -163,7 +184,9 @@ def init_nncontext(
         builder = builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    if not (
+    if remote:
+        builder = builder.remote(remote)
+    if local_server and not (
         "spark.pyspark.python" in settings
         or os.environ.get("PYSPARK_PYTHON")
         or "spark.pyspark.python" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
@@ -171,13 +194,20 @@ def init_nncontext(
         # PySpark reads the workers' Python from the environment, not the conf.
         os.environ["PYSPARK_PYTHON"] = sys.executable
         settings["spark.pyspark.python"] = sys.executable
-    elif "spark.pyspark.python" in settings and not os.environ.get("PYSPARK_PYTHON"):
+    elif local_server and "spark.pyspark.python" in settings and not os.environ.get("PYSPARK_PYTHON"):
         # Only spark-submit turns the conf into the variable that PySpark reads.
         os.environ["PYSPARK_PYTHON"] = str(settings["spark.pyspark.python"])
     for key, value in {**_DEFAULTS, **settings}.items():
         builder = builder.config(key, str(value))
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    with warnings.catch_warnings():
+        # Over Connect, PySpark sets every builder option again on the new
+        # session and warns for each static one: a local server took them
+        # when it started, a remote one keeps its own.
+        warnings.filterwarnings("ignore", message="Failed to set spark", category=UserWarning)
+        spark = builder.getOrCreate()
+    context = SparkContext._active_spark_context  # over Connect: the local server's, if any
+    if context is not None:
+        context.setLogLevel("ERROR")
     return spark
 
 

@@ -1,12 +1,15 @@
-"""Shared fixtures: one SparkSession at a time, `local[2]` or `local-cluster`.
+"""Shared fixtures: one SparkSession at a time, `local[2]`, `local-cluster`
+or a Spark Connect session on a local server (`remote="local[2]"`).
 
-Only one SparkContext can live in a process, so each fixture stops the other
-kind before it starts its own; tests of one kind are grouped in modules.
+Only one SparkContext can live in a process (a local Connect server has one
+too), so each fixture stops the other kinds before it starts its own; tests
+of one kind are grouped in modules.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -20,16 +23,36 @@ def _session(master: str):
 
     import zooapi
 
+    from zooapi.sessions import is_connect
+
     active = SparkSession.getActiveSession()
-    if active is not None and active.sparkContext.master != master:
+    if active is not None and (is_connect(active) or active.sparkContext.master != master):
         active.stop()
         active = None
     return active or zooapi.init_nncontext(f"zooapi-tests-{master}", master=master)
 
 
+def _connect_session():
+    from pyspark.sql import SparkSession
+
+    import zooapi
+    from zooapi.sessions import is_connect
+
+    active = SparkSession.getActiveSession()
+    if active is not None and is_connect(active):
+        return active
+    if active is not None:
+        active.stop()
+    return zooapi.init_nncontext("zooapi-tests-connect", remote=LOCAL)
+
+
 @pytest.fixture
 def spark():
-    """A `local[2]` session (shared by consecutive tests)."""
+    """A `local[2]` session (shared by consecutive tests); with
+    `ZOOAPI_SPARK_MODE=connect`, a Spark Connect session on a `local[2]`
+    server instead, so that the suite runs over Connect."""
+    if os.environ.get("ZOOAPI_SPARK_MODE", "classic") == "connect":
+        return _connect_session()
     return _session(LOCAL)
 
 
@@ -37,6 +60,12 @@ def spark():
 def spark_cluster():
     """A `local-cluster[2,1,1024]` session: two real executor JVMs."""
     return _session(CLUSTER)
+
+
+@pytest.fixture
+def spark_connect():
+    """A Spark Connect session on a `local[2]` server started in this process."""
+    return _connect_session()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,6 +1,6 @@
 """`predict` and `evaluate` over Spark DataFrames (driver side).
 
-Both ship the model once as a broadcast and run `mapInArrow` tasks that keep
+Both ship the model once (`zooapi.sessions.ship_model`) and run `mapInArrow` tasks that keep
 it loaded per Python worker (`zooapi.worker.inference`).
 """
 
@@ -19,6 +19,7 @@ from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
 from zooapi.feed import output_spark_type
 from zooapi.feed.columns import ColumnSpec
+from zooapi.sessions import session_key, ship_model
 from zooapi.worker import metrics as M
 from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_partition
 from zooapi.worker.serialization import arrays_from_bytes, model_to_blob
@@ -38,13 +39,14 @@ def clear_broadcast_cache() -> None:
 
 
 def model_broadcast(spark, blob):
-    """One broadcast per model content and Spark application, reused by every
-    `predict` and `evaluate` of the same model (the oldest are unpersisted)."""
-    key = (spark.sparkContext.applicationId, blob.key)
+    """One broadcast (a session artifact over Spark Connect) per model content
+    and Spark application, reused by every `predict` and `evaluate` of the
+    same model (the oldest are unpersisted)."""
+    key = (session_key(spark), blob.key)
     if key in _BROADCAST_CACHE:
         _BROADCAST_CACHE.move_to_end(key)
         return _BROADCAST_CACHE[key]
-    broadcast = _BROADCAST_CACHE[key] = spark.sparkContext.broadcast(blob)
+    broadcast = _BROADCAST_CACHE[key] = ship_model(spark, blob)
     while len(_BROADCAST_CACHE) > _BROADCAST_CACHE_SIZE:
         _BROADCAST_CACHE.popitem(last=False)[1].unpersist(blocking=False)
     return broadcast

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from zooapi.engine.server import Event, JobServer
+from zooapi.sessions import cancel_job_group, classic_context, job_group
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +43,6 @@ _LOCAL_CLUSTER_MASTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*
 # have not registered yet (a cluster that has just started).
 _EXECUTOR_WAIT = 30.0
 _SLOTS_CHECK_FAILED = "SPARK-24819"
-
-
-def _classic_context(spark):
-    """The session's SparkContext, or None over Spark Connect."""
-    try:
-        sc = spark.sparkContext
-        sc._jsc  # noqa: B018 - a classic context has a JVM side
-        return sc
-    except Exception:
-        return None
 
 
 def expected_task_slots(conf) -> int | None:
@@ -103,7 +94,7 @@ def check_task_slots(spark, num_workers: int) -> None:
     cannot be known (Spark Connect, dynamic allocation, standalone executors
     of unknown size) it does not refuse: Spark's own check decides, and
     `init_nncontext` makes it fail fast."""
-    sc = _classic_context(spark)
+    sc = classic_context(spark)
     if sc is None:
         return
     conf = sc.getConf()
@@ -130,10 +121,6 @@ def check_task_slots(spark, num_workers: int) -> None:
     raise _slots_error(num_workers, live, master,
                        f"registered executors after {_EXECUTOR_WAIT:.0f} s, of the {expected} configured; "
                        f"spark.task.cpus={task_cpus} and task resources such as GPUs count too")
-
-
-def driver_host(spark) -> str:
-    return spark.conf.get("spark.driver.host", None) or spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1")
 
 
 def _with_context(exc: Exception, worker_traceback: str, spark_error: BaseException | None) -> Exception:
@@ -216,14 +203,13 @@ def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_eve
                     description: str = "zooapi training") -> Any:
     """Runs `collect()` (a Spark action) on a thread; feeds worker events to
     `on_event` on this thread until the action ends; returns its result."""
-    sc = spark.sparkContext
     group = f"zooapi-{uuid.uuid4().hex[:12]}"
     outcome: dict[str, Any] = {}
 
     def run() -> None:
-        sc.setJobGroup(group, description, interruptOnCancel=True)
         try:
-            outcome["result"] = collect()
+            with job_group(spark, group, description):
+                outcome["result"] = collect()
         except BaseException as exc:  # re-raised on the calling thread
             outcome["error"] = exc
 
@@ -242,14 +228,14 @@ def run_barrier_job(spark, server: JobServer, collect: Callable[[], Any], on_eve
                 if worker_error is None:
                     worker_error, failed_at = event.message, time.monotonic()
                     logger.debug("worker %s failed; cancelling the job", event.message.get("worker"))
-                    sc.cancelJobGroup(group)
+                    cancel_job_group(spark, group)
                 elif _is_secondary(worker_error) and not _is_secondary(event.message):
                     worker_error = event.message
                 continue
             if worker_error is None:
                 on_event(event)
     except BaseException:
-        sc.cancelJobGroup(group)
+        cancel_job_group(spark, group)
         thread.join(timeout=30)
         raise
     if "error" in outcome and worker_error is None:

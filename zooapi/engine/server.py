@@ -53,8 +53,9 @@ class JobServer:
         ...     event = server.events.get(timeout=1)
     """
 
-    def __init__(self, host: str):
-        self._server = _Server((host, 0), _Handler)
+    def __init__(self, host: str, bind_host: str | None = None):
+        # Listens on `bind_host` (default: `host`), tells workers `host`.
+        self._server = _Server((host if bind_host is None else bind_host, 0), _Handler)
         self._server.events = queue.Queue()
         self.events: queue.Queue[Event] = self._server.events
         advertised = host if host not in ("", "0.0.0.0") else socket.gethostname()

@@ -11,22 +11,17 @@ from zooapi.checks import check_compiled, check_int
 from zooapi.context import check_worker_python
 from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
 from zooapi.engine.frames import require_spark_dataframe
-from zooapi.engine.jobs import check_task_slots, driver_host, run_barrier_job, worker_errors
+from zooapi.engine.jobs import check_task_slots, run_barrier_job, worker_errors
 from zooapi.engine.plan import check_first_row, feed_columns, plan_features, plan_labels, plan_sample_weights
 from zooapi.engine.progress import Progress
 from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
+from zooapi.sessions import default_parallelism, listen_address, ship_model
 from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_bytes, model_to_blob
 from zooapi.worker.supervisor import SPLIT_COLUMN, WORKER_ROWS, TrainJob, train_partition
 
 logger = logging.getLogger(__name__)
-
-
-
-
-def default_parallelism(spark) -> int:
-    return max(1, spark.sparkContext.defaultParallelism)
 
 
 def _barrier_ready(data, num_workers: int) -> bool:
@@ -353,9 +348,9 @@ def _run_training(spark, data, job: TrainJob, blob, progress: Progress, on_worke
         else:
             progress(event)
 
-    broadcast = spark.sparkContext.broadcast(blob)
+    broadcast = ship_model(spark, blob)
     try:
-        with JobServer(driver_host(spark)) as server:
+        with JobServer(*listen_address(spark)) as server:
             job.driver, job.model = server.address, broadcast
             result = data.mapInArrow(
                 lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 from pyspark import cloudpickle
 
+from zooapi.worker.keras_internals import unsafe_deserialization_enabled
+
 
 class Preprocessing:
     """A batch function with a JSON config (`get_config` / `from_config`).
@@ -196,13 +198,6 @@ def register_preprocessing(cls: type) -> type:
             f"Received: {cls.__module__}.{cls.__qualname__}")
     BUILT_IN[cls.__name__] = cls
     return cls
-
-
-def unsafe_deserialization_enabled() -> bool:
-    """Whether the user opted in to loading code (`keras.config.enable_unsafe_deserialization()`)."""
-    from keras.src.saving import serialization_lib
-
-    return serialization_lib.in_safe_mode() is False
 
 
 def preprocessing_to_json(fn: Any) -> dict[str, Any] | None:

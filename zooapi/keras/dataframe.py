@@ -12,6 +12,7 @@ import logging
 from typing import Any, Callable
 
 from zooapi.checks import check_int
+from zooapi.sessions import is_connect
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,14 @@ def _verbose(verbose: Any) -> int:
 
 
 def _with_partitions(df, num_workers: int | None):
-    """`df` split into `num_workers` partitions (order kept when merging)."""
+    """`df` split into `num_workers` partitions (order kept when merging;
+    over Spark Connect, which cannot tell the current count without a job,
+    always a round-robin repartition)."""
     if num_workers is None:
         return df
     num_workers = check_int("num_workers", num_workers)
+    if is_connect(df.sparkSession):
+        return df.repartition(num_workers)
     current = df.rdd.getNumPartitions()
     if current == num_workers:
         return df

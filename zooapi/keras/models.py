@@ -21,12 +21,13 @@ import logging
 from typing import Any, Sequence
 
 import keras
-from keras.src.models.functional import Functional as _KerasFunctional
-from keras.src.models.model import functional_init_arguments
 
 from zooapi.keras import control as _control
 from zooapi.keras import dataframe as _df
 from zooapi.keras import graph as _graph
+from zooapi.worker.keras_internals import functional_init_arguments, functional_model_class
+
+_KerasFunctional = functional_model_class()
 
 logger = logging.getLogger(__name__)
 

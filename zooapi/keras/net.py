@@ -5,8 +5,8 @@ file, and a TensorFlow SavedModel directory (wrapped with Keras'
 `TFSMLayer`). The format is found from the content (zip or HDF5 signature,
 `saved_model.pb`), not trusted from the name. A path with a scheme other
 than `file://` (`hdfs://`, `s3://`, `gs://`, ...) is copied to a local
-temporary folder first, through `pyarrow.fs`, or `fsspec` for the schemes
-that pyarrow does not know.
+temporary folder first, through `zooapi.files` (`pyarrow.fs`, or `fsspec`
+for the schemes that pyarrow does not know).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
+
+from zooapi import files
 
 if TYPE_CHECKING:
     from zooapi.keras.models import Model
@@ -51,11 +53,6 @@ def _sniff(path: str) -> str:
 
 # ---- remote paths ------------------------------------------------------------------------------
 
-def _is_remote(path: str) -> bool:
-    scheme = urlparse(path).scheme
-    return len(scheme) > 1 and scheme != "file"  # one letter: a Windows drive
-
-
 def _local_path(path: str) -> str:
     return urlparse(path).path if path.startswith("file://") else path
 
@@ -85,21 +82,7 @@ def _fetch(url: str, folder: str) -> str:
     """A local copy of `url` inside `folder`."""
     name = os.path.basename(urlparse(url).path.rstrip("/")) or "model"
     target = os.path.join(folder, name)
-    try:
-        from pyarrow import fs as pafs
-
-        filesystem, path = pafs.FileSystem.from_uri(url)
-    except Exception as arrow_error:  # an unknown scheme, or a missing optional driver
-        try:
-            import fsspec
-        except ImportError:
-            raise ValueError(f"Cannot read {url!r}: pyarrow.fs does not support it ({arrow_error}) "
-                             "and fsspec is not installed.") from arrow_error
-        filesystem, path = fsspec.core.url_to_fs(url)
-        if not filesystem.exists(path):
-            raise FileNotFoundError(path)
-        filesystem.get(path, target, recursive=filesystem.isdir(path))
-        return target
+    filesystem, path = files.filesystem(url)
     return copy_arrow_path(filesystem, path, target)
 
 
@@ -232,7 +215,7 @@ class Net:
         folder = tempfile.mkdtemp(prefix="zooapi-net-")
         keep = False
         try:
-            if _is_remote(source):
+            if files.has_scheme(source):
                 try:
                     local = _fetch(source, folder)
                 except FileNotFoundError as error:

@@ -32,6 +32,7 @@ from zooapi.models.image_stages import DEFAULT_IMAGE_BATCH, ImageClassifierModel
 from zooapi.models.images import check_image_column, image_input
 from zooapi.models.multilabel import check_label_column
 from zooapi.nnframes.classifier import NNClassifier
+from zooapi.sessions import default_parallelism
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -356,7 +357,7 @@ class ImageClassifier:
         # (a compiled, never trained model makes Keras warn about optimizer state).
         model = self._head_model(num_classes, multi_label, freeze_up_to, dropout, seed)
         height, width, channels = self.input_shape
-        workers = num_workers or max(1, df.sparkSession.sparkContext.defaultParallelism)
+        workers = num_workers or default_parallelism(df.sparkSession)
         train, _, decode = image_input(df.select(input_col, label_col), input_col, "input_col", height, width,
                                        channels)
         params: dict[str, Any] = dict(featuresCol=input_col, labelCol=label_col, batchSize=batch_size,

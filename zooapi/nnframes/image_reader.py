@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from zooapi.checks import check_int
+from zooapi.sessions import classic_context, default_parallelism, is_connect
 from zooapi.feature.image_files import IMAGE_CODECS, decode_pixels
 from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
 
@@ -161,7 +162,9 @@ def lists_local_files(spark: "SparkSession", paths: Sequence[str]) -> bool:
     path without a scheme while Hadoop's default file system is local."""
     from urllib.parse import urlparse
 
-    default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
+    sc = classic_context(spark)
+    default_fs = ((sc._jsc.hadoopConfiguration().get("fs.defaultFS") if sc is not None
+                   else spark.conf.get("spark.hadoop.fs.defaultFS", None)) or "file:///")
     return all(urlparse(p if urlparse(p).scheme else default_fs).scheme == "file" for p in paths)
 
 
@@ -222,7 +225,9 @@ class NNImageReader:
         the driver once an action has run (each computation of the DataFrame
         adds to it again: cache the DataFrame, or read the value after your
         first action). This costs nothing extra: no second pass decodes the
-        files to count them. With `False` the first unreadable file fails the
+        files to count them. Over Spark Connect, which has no accumulators,
+        `dropped_files` is None and the tasks log the files they drop. With
+        `False` the first unreadable file fails the
         job with a `ValueError` naming the file (on the driver, Spark raises
         it as a `PythonException` whose message holds the worker's
         `ValueError` and traceback).
@@ -276,7 +281,7 @@ class NNImageReader:
         from pyspark.sql import SparkSession
         from pyspark.sql import types as T
 
-        if not isinstance(spark, SparkSession):
+        if not (isinstance(spark, SparkSession) or is_connect(spark)):
             raise TypeError(f"`spark` must be a SparkSession. Received: spark={spark!r} of type {type(spark).__name__}")
         paths = [path] if isinstance(path, str) else list(path) if isinstance(path, (list, tuple)) else None
         if not paths or not all(isinstance(p, str) and p for p in paths):
@@ -310,17 +315,26 @@ class NNImageReader:
         # the JVM only lists them, and their bytes cross to Python once.
         columns = ["path"] if lists_local_files(spark, paths) else ["path", "content"]
         files = reader.load(paths if len(paths) > 1 else paths[0]).select(*columns)
-        partitions = files.rdd.getNumPartitions()
-        most = max(min_partitions, max_partitions or 2 * spark.sparkContext.defaultParallelism)
-        if partitions < min_partitions:
-            files, partitions = files.repartition(min_partitions), min_partitions
-        elif partitions > most:
-            files, partitions = files.coalesce(most), most
-        logger.info("readImages: %s -> %d partition(s), %s, codec %s, resize %s", paths, partitions,
+        sc = classic_context(spark)
+        most = max(min_partitions, max_partitions or 2 * default_parallelism(spark))
+        if sc is None:  # Spark Connect: the listing's partition count is not known without a job
+            partitions = "as listed"
+            if min_partitions > 1:
+                files, partitions = files.repartition(min_partitions), min_partitions
+            elif max_partitions:
+                files, partitions = files.coalesce(most), f"at most {most}"
+        else:
+            partitions = files.rdd.getNumPartitions()
+            if partitions < min_partitions:
+                files, partitions = files.repartition(min_partitions), min_partitions
+            elif partitions > most:
+                files, partitions = files.coalesce(most), most
+        logger.info("readImages: %s -> %s partition(s), %s, codec %s, resize %s", paths, partitions,
                     "decoded" if decode else "encoded", IMAGE_CODECS[image_codec],
                     (resize_height, resize_width) if resize_height > 0 else "none")
 
-        dropped = spark.sparkContext.accumulator(0) if drop_invalid else None
+        # Over Spark Connect (no accumulators) dropped files are only logged by the tasks.
+        dropped = sc.accumulator(0) if drop_invalid and sc is not None else None
         codec, height, width, drop = image_codec, resize_height, resize_width, bool(drop_invalid)
         image_type = ImageSchema.imageSchema["image"].dataType if decode else T.BinaryType()
         schema = T.StructType([T.StructField("origin", T.StringType(), True),

@@ -1,9 +1,11 @@
 """Saving and loading nnframes stages (`MLWritable` / `MLReadable`).
 
 A stage saves as Spark ML's own metadata (class, uid, Params as JSON) under
-`path/metadata`, with the Keras model beside it in `path/model.keras`. Files
-go through the Hadoop FileSystem of the Spark session, so every path Spark
-can write (local, `hdfs://`, `s3a://`, ...) works, with the same credentials.
+`path/metadata` (written by Spark, as its own stages do), with the Keras model
+beside it in `path/model.keras`, written through `zooapi.files` (`pyarrow.fs`,
+or `fsspec` for other schemes: local paths, `hdfs://`, `s3://`, `gs://`...),
+which needs no JVM and so works over Spark Connect too. A path without a
+scheme is a local path.
 
 Preprocessing saves as JSON through `zooapi.feature.preprocessing`.
 """
@@ -15,46 +17,9 @@ from typing import Any
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
-from zooapi.feature.preprocessing import unsafe_deserialization_enabled
+from zooapi.files import read_bytes, remove, write_bytes
 from zooapi.nnframes.params import UNSAVED_PARAMS
-
-_CHUNK = 8 << 20
-
-
-def _hadoop_path(spark, path: str):
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
-
-
-def write_file(spark, path: str, data: bytes) -> None:
-    """Writes bytes to a file on any Hadoop-compatible filesystem."""
-    fs, hpath = _hadoop_path(spark, path)
-    out = fs.create(hpath, True)
-    try:
-        for start in range(0, len(data), _CHUNK):
-            out.write(bytearray(data[start:start + _CHUNK]))
-    finally:
-        out.close()
-
-
-def read_file(spark, path: str) -> bytes:
-    fs, hpath = _hadoop_path(spark, path)
-    if not fs.exists(hpath):
-        raise FileNotFoundError(f"No file at {path}")
-    size = fs.getFileStatus(hpath).getLen()
-    stream = fs.open(hpath)
-    try:
-        parts = []
-        while size > 0:
-            part = bytes(stream.readNBytes(min(size, _CHUNK)))
-            if not part:
-                break
-            parts.append(part)
-            size -= len(part)
-        return b"".join(parts)
-    finally:
-        stream.close()
+from zooapi.worker.keras_internals import unsafe_deserialization_enabled
 
 
 def _jsonable(value: Any) -> bool:
@@ -72,12 +37,16 @@ class StageWriter(MLWriter):
         super().__init__()
         self.instance = instance
 
+    def _handleOverwrite(self, path: str) -> None:
+        # Spark's own overwrite goes through the JVM; this works over Spark Connect too.
+        remove(path)
+
     def saveImpl(self, path: str) -> None:
         stage = self.instance
         params = {p.name: v for p, v in stage._paramMap.items() if p.name not in UNSAVED_PARAMS and _jsonable(v)}
         extra = {"zooapi": stage._extra_metadata()}
         DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra, paramMap=params)
-        write_file(self.sparkSession, f"{path.rstrip('/')}/model.keras", stage._model_bytes())
+        write_bytes(f"{path.rstrip('/')}/model.keras", stage._model_bytes())
 
 
 class PersistentStage(MLWritable, MLReadable):
@@ -107,7 +76,7 @@ class StageReader(MLReader):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         module, _, name = metadata["class"].rpartition(".")
         cls = getattr(importlib.import_module(module), name)
-        data = read_file(self.sparkSession, f"{path.rstrip('/')}/model.keras")
+        data = read_bytes(f"{path.rstrip('/')}/model.keras")
         model = load_model_bytes(data, compile=True, safe_mode=not unsafe_deserialization_enabled())
         instance = cls._from_saved(model, metadata.get("zooapi", {}))
         instance._resetUid(metadata["uid"])

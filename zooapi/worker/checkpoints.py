@@ -1,6 +1,6 @@
 """Checkpoints: the model (weights, optimizer state, schedule state) as a
-`.keras` file plus the training position as JSON, on any `pyarrow.fs`
-filesystem (local paths, `s3://`, `hdfs://`, `gs://`).
+`.keras` file plus the training position as JSON, on any file system that
+`zooapi.files` opens (local paths, `s3://`, `hdfs://`, `gs://`, fsspec's).
 
 Each file is written under a temporary name and then renamed; the JSON is
 written last, so a checkpoint counts only once it is complete.
@@ -9,19 +9,12 @@ written last, so a checkpoint counts only once it is complete.
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
+from zooapi.files import filesystem
+
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
-
-
-def _filesystem(path: str):
-    import pyarrow.fs as pafs
-
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
 def _write(fs, target: str, data: bytes) -> None:
@@ -36,7 +29,7 @@ def write_checkpoint(path: str, model_bytes: bytes, position: dict[str, Any], ov
     `overwrite`, removes the older checkpoints. Returns the checkpoint's name."""
     import pyarrow.fs as pafs
 
-    fs, root = _filesystem(path)
+    fs, root = filesystem(path)
     fs.create_dir(root, recursive=True)
     name = f"ckpt-{position['iteration']:012d}"
     _write(fs, f"{root}/{name}.keras", model_bytes)
@@ -52,7 +45,7 @@ def latest_checkpoint(path: str) -> tuple[bytes, dict[str, Any]] | None:
     """The newest complete checkpoint under `path`: (model bytes, position)."""
     import pyarrow.fs as pafs
 
-    fs, root = _filesystem(path)
+    fs, root = filesystem(path)
     if fs.get_file_info(root).type == pafs.FileType.NotFound:
         return None
     found = [(int(m.group(1)), info.path) for info in fs.get_file_info(pafs.FileSelector(root))

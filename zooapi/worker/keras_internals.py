@@ -29,3 +29,27 @@ def loss_tracker(model):
     """Keras' own loss-mean metric of a compiled model, which `model.metrics`
     lists first (zooapi tracks the loss itself); None when absent."""
     return getattr(model, "_loss_tracker", None)
+
+
+def functional_model_class():
+    """Keras' class of functional models (what `keras.Model(inputs, outputs)`
+    builds), which `zooapi.keras.Functional` extends; Keras does not export it."""
+    from keras.src.models.functional import Functional
+
+    return Functional
+
+
+def functional_init_arguments(args, kwargs) -> bool:
+    """Whether `Model(*args, **kwargs)` asks for a functional model (inputs
+    and outputs given), by Keras' own test."""
+    from keras.src.models.model import functional_init_arguments as is_functional
+
+    return is_functional(args, kwargs)
+
+
+def unsafe_deserialization_enabled() -> bool:
+    """Whether the user opted in to loading code with
+    `keras.config.enable_unsafe_deserialization()`; Keras has the setter only."""
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib.in_safe_mode() is False

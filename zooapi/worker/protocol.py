@@ -39,6 +39,11 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any], bytes | None]:
     return message, payload
 
 
+# A live server accepts at once, even on a loaded machine: only an address
+# the worker cannot reach takes this long, and then the job fails with it.
+CONNECT_TIMEOUT = 15.0
+
+
 class DriverClient:
     """A worker's connection to the driver's job server.
 
@@ -47,10 +52,17 @@ class DriverClient:
         ...     c.send({"type": "step", "epoch": 0, "step": 10, "logs": {"loss": 0.3}})
     """
 
-    def __init__(self, address: str, worker: int, timeout: float = 60.0):
+    def __init__(self, address: str, worker: int, timeout: float = CONNECT_TIMEOUT):
         host, port = address.rsplit(":", 1)
         self.worker = worker
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        try:
+            self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        except OSError as exc:
+            raise ConnectionError(
+                f"Worker {worker} cannot reach zooapi's job server at {address} (the Python process that "
+                f"started the job) within {timeout:.0f} s: {exc}. The executors must be able to open a TCP "
+                "connection to it: on a classic session it listens on `spark.driver.host`; over Spark Connect "
+                f"on this client's address, which the environment variable ZOOAPI_CLIENT_HOST sets.") from exc
         self.sock.settimeout(None)
 
     def send(self, message: dict[str, Any], payload: bytes | None = None) -> None:

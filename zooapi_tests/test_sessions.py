@@ -1,0 +1,126 @@
+"""zooapi over Spark Connect (`zooapi.sessions` holds where the two kinds of
+session differ): the same calls as on a classic session, on a Spark Connect
+session whose local server runs in this process."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from zooapi import engine
+from zooapi.sessions import ShippedModel, is_connect
+from zooapi_tests.conftest import digits_frame, mlp
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def digits_df(spark_connect, digits):
+    x, y = digits
+    return digits_frame(spark_connect, x[:1200], y[:1200])
+
+
+def test_init_nncontext_remote_gives_a_connect_session_with_the_workers_python(spark_connect):
+    assert is_connect(spark_connect)
+    assert spark_connect.conf.get("spark.master") == "local[2]"
+    with pytest.raises(ValueError, match="expected one of them"):
+        import zooapi
+
+        zooapi.init_nncontext(master="local[2]", remote="local[2]")
+
+
+def test_fit_evaluate_predict_with_two_workers(spark_connect, digits_df, digits):
+    model = mlp()
+    history = engine.fit(model, digits_df, "features", "label", batch_size=64, epochs=4, num_workers=2,
+                         verbose=0, seed=1)
+    assert len(history.history["loss"]) == 4
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert engine.evaluate(model, digits_df, "features", "label")["accuracy"] > 0.9
+    x, _ = digits
+    predicted = engine.predict(model, digits_df.limit(50), "features").toPandas()
+    expected = model.predict(x[:50], verbose=0)
+    np.testing.assert_allclose(np.stack(predicted["prediction"]), expected, atol=1e-5)
+
+
+def test_keras_style_fit_and_predict(spark_connect, digits_df):
+    from zooapi.keras import Sequential
+    import keras
+
+    keras.utils.set_random_seed(2)
+    model = Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                        keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(digits_df, feature_cols="features", label_cols="label", batch_size=64, epochs=3,
+                        num_workers=2, verbose=0)
+    assert history.history["accuracy"][-1] > 0.85
+    assert model.predict(digits_df, feature_cols="features", num_workers=2).count() == 1200
+
+
+def test_pipeline_fits_saves_and_loads_back(spark_connect, digits_df, tmp_path):
+    from pyspark.ml import Pipeline, PipelineModel
+
+    from zooapi.nnframes import NNClassifier
+
+    classifier = NNClassifier(mlp(), featuresCol="features", labelCol="label").setMaxEpoch(3).setBatchSize(64)
+    fitted = Pipeline(stages=[classifier]).fit(digits_df)
+    path = str(tmp_path / "pipeline")
+    fitted.write().overwrite().save(path)
+    fitted.write().overwrite().save(path)  # overwrite works without the JVM
+    loaded = PipelineModel.load(path)
+    before = fitted.transform(digits_df).select("prediction").toPandas()["prediction"]
+    after = loaded.transform(digits_df).select("prediction").toPandas()["prediction"]
+    assert (before == after).all()
+    labels = digits_df.select("label").toPandas()["label"]
+    assert (after == labels).mean() > 0.4  # three epochs; chance is 0.1
+
+
+def test_checkpoint_and_resume(spark_connect, digits_df, tmp_path):
+    path = str(tmp_path / "ckpt")
+    first = mlp(seed=5)
+    engine.fit(first, digits_df, "features", "label", batch_size=64, epochs=1, num_workers=2, verbose=0, seed=8,
+               checkpoint_path=path)
+    assert sorted(os.listdir(path)) == ["ckpt-000000000019.json", "ckpt-000000000019.keras"]
+    second = mlp(seed=99)
+    resumed = engine.fit(second, digits_df, "features", "label", batch_size=64, epochs=2, num_workers=2,
+                         verbose=0, seed=8, checkpoint_path=path, resume=True)
+    assert resumed.epoch == [1]
+    assert int(second.optimizer.iterations.numpy()) == 2 * 19
+
+
+def test_read_images(spark_connect, tmp_path):
+    from PIL import Image
+
+    from zooapi.nnframes import NNImageReader
+
+    for i in range(6):
+        Image.fromarray(np.full((8, 6, 3), i * 40, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    df = NNImageReader.readImages(str(tmp_path), spark_connect)
+    rows = df.select("origin", "image.height", "image.width", "image.nChannels").collect()
+    assert len(rows) == 6  # the broken file is dropped
+    assert {(r.height, r.width, r.nChannels) for r in rows} == {(8, 6, 3)}
+    assert df.dropped_files is None  # no accumulators over Connect
+
+
+def test_models_travel_as_artifacts_not_in_the_closure(spark_connect):
+    from zooapi.engine.inference import model_broadcast
+    from zooapi.worker.serialization import model_to_blob
+
+    shipped = model_broadcast(spark_connect, model_to_blob(mlp()))
+    assert isinstance(shipped, ShippedModel)
+    import cloudpickle
+
+    assert len(cloudpickle.dumps(shipped)) < 1000  # a name, not the model's bytes
+
+
+def test_workers_that_cannot_reach_the_client_fail_the_fit_fast(spark_connect, digits_df, monkeypatch):
+    # 198.51.100.0/24 is reserved for documentation: nothing answers there.
+    monkeypatch.setenv("ZOOAPI_CLIENT_HOST", "198.51.100.7")
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="cannot reach zooapi's job server at 198.51.100.7"):
+        engine.fit(mlp(), digits_df, "features", "label", batch_size=64, epochs=1, num_workers=2, verbose=0)
+    # A guard against a hang: 15 s of connect timeout plus the job's start, on a loaded machine.
+    assert time.monotonic() - start < 150
