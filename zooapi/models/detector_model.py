@@ -42,7 +42,8 @@ ANCHORS_PER_CELL = 6
 
 def _conv(x, filters: int, stride: int, name: str):
     x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    # momentum 0.9: the moving statistics must settle within the few hundred steps of a CPU training.
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
