@@ -359,9 +359,11 @@ class ObjectDetector:
         return result
 
     def draw(self, df: "DataFrame", n: int = 4, image_col: str = "image", score_threshold: float = 0.3) -> np.ndarray:
-        """The first `n` images of `df` with their detections drawn (boxes
-        and labels, `keras.visualization.draw_bounding_boxes`), for a
-        notebook; the `n` images are brought to the driver.
+        """The first `n` images of `df` at the model's input size with their
+        detections drawn (boxes and "label score"), for a notebook; the `n`
+        images are brought to the driver. Drawn with Pillow:
+        `keras.visualization.draw_bounding_boxes` needs OpenCV, which zooapi
+        does not install.
 
         Args:
             df: images.
@@ -376,7 +378,7 @@ class ObjectDetector:
             >>> import matplotlib.pyplot as plt  # doctest: +SKIP
             >>> plt.imshow(np.concatenate(detector.draw(test, 4), axis=1))  # doctest: +SKIP
         """
-        import keras
+        from PIL import Image, ImageDraw
 
         from zooapi.feed.spark_image import swap_red_blue
         from zooapi.models.images import conform_pixels
@@ -384,23 +386,16 @@ class ObjectDetector:
         n = check_int("n", n)
         rows = self.detect(df.select(image_col).limit(n), image_col, score_threshold).collect()
         size = self.input_size
-        images, boxes, labels = [], [], []
+        drawn = []
         for row in rows:
             img = row[image_col]
             pixels = np.frombuffer(img.data, np.uint8).reshape(img.height, img.width, img.nChannels)
-            images.append(swap_red_blue(conform_pixels(pixels, size, size, 3)))
-            scale = np.array([size / img.width, size / img.height] * 2)
-            found = row.detections
-            boxes.append([[d.xmin, d.ymin, d.xmax, d.ymax] * scale for d in found])
-            labels.append([self._classes[d.label] for d in found])
-        most = max([len(b) for b in boxes] + [1])
-        padded_boxes = np.full((len(rows), most, 4), -1.0, np.float32)
-        padded_labels = np.full((len(rows), most), -1, np.int32)
-        for i, (b, c) in enumerate(zip(boxes, labels)):
-            if b:
-                padded_boxes[i, :len(b)] = np.array(b)
-                padded_labels[i, :len(c)] = c
-        drawn = keras.visualization.draw_bounding_boxes(
-            np.stack(images).astype(np.float32), {"boxes": padded_boxes, "labels": padded_labels}, "xyxy",
-            class_mapping=dict(enumerate(self.class_names)), color=(255, 255, 0), line_thickness=1, font_scale=0.4)
-        return np.clip(keras.ops.convert_to_numpy(drawn), 0, 255).astype(np.uint8)
+            canvas = Image.fromarray(swap_red_blue(conform_pixels(pixels, size, size, 3)))
+            pen = ImageDraw.Draw(canvas)
+            sx, sy = size / img.width, size / img.height
+            for d in row.detections:
+                box = [d.xmin * sx, d.ymin * sy, max(d.xmax * sx - 1, d.xmin * sx), max(d.ymax * sy - 1, d.ymin * sy)]
+                pen.rectangle(box, outline=(255, 255, 0))
+                pen.text((box[0] + 1, box[1] + 1), f"{d.label} {d.score:.2f}", fill=(255, 255, 0))
+            drawn.append(np.asarray(canvas))
+        return np.stack(drawn) if drawn else np.zeros((0, size, size, 3), np.uint8)
