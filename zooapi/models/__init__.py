@@ -7,7 +7,11 @@ DataFrame (MMLSpark's ImageFeaturizer), `fine_tune` trains a single- or
 multi-label classifier and returns a Spark ML model. `multi_hot_labels`,
 `distinct_labels` and `per_class_auc` cover multi-label data such as the
 NIH chest X-rays ('Cardiomegaly|Effusion'); `resize_images` brings an image
-column to one size on the workers.
+column to one size on the workers. `ImageSimilarity` indexes images by their
+embeddings and finds each query's nearest neighbours (exact, or Spark ML's
+LSH). `ObjectDetector` trains a single-stage detector on images with a boxes
+column (read from CSV, Pascal VOC or COCO annotations; `shapes_frame`
+generates such data) and detects, evaluates (COCO mAP) and draws.
 
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
@@ -23,18 +27,27 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
-    "multi_hot_labels", "per_class_auc", "resize_images",
+    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "ImageSimilarity", "ObjectDetector",
+    "distinct_labels", "multi_hot_labels", "per_class_auc", "read_box_csv", "read_coco_annotations",
+    "read_coco_label_map", "read_pascal_label_map", "read_voc_annotations", "resize_images", "shapes_frame",
 ]
 
 _WHERE = {
     "ImageClassifier": "zooapi.models.image_classifier",
     "ImageClassifierModel": "zooapi.models.image_stages",
     "ImageFeaturizer": "zooapi.models.image_stages",
+    "ImageSimilarity": "zooapi.models.image_similarity",
+    "ObjectDetector": "zooapi.models.object_detector",
     "distinct_labels": "zooapi.models.multilabel",
     "multi_hot_labels": "zooapi.models.multilabel",
     "per_class_auc": "zooapi.models.multilabel",
+    "read_box_csv": "zooapi.models.boxes",
+    "read_coco_annotations": "zooapi.models.boxes",
+    "read_coco_label_map": "zooapi.models.label_maps",
+    "read_pascal_label_map": "zooapi.models.label_maps",
+    "read_voc_annotations": "zooapi.models.boxes",
     "resize_images": "zooapi.models.images",
+    "shapes_frame": "zooapi.models.shapes",
 }
 
 
