@@ -23,11 +23,12 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
+    "AnomalyDetector", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
     "multi_hot_labels", "per_class_auc", "resize_images",
 ]
 
 _WHERE = {
+    "AnomalyDetector": "zooapi.models.anomaly_detector",
     "ImageClassifier": "zooapi.models.image_classifier",
     "ImageClassifierModel": "zooapi.models.image_stages",
     "ImageFeaturizer": "zooapi.models.image_stages",
