@@ -7,7 +7,10 @@ DataFrame (MMLSpark's ImageFeaturizer), `fine_tune` trains a single- or
 multi-label classifier and returns a Spark ML model. `multi_hot_labels`,
 `distinct_labels` and `per_class_auc` cover multi-label data such as the
 NIH chest X-rays ('Cardiomegaly|Effusion'); `resize_images` brings an image
-column to one size on the workers.
+column to one size on the workers. `AnomalyDetector` (stacked LSTMs that
+predict a series' next value, with `zooapi.feature.timeseries`) and
+`TextClassifier` (raw text in, with `zooapi.feature.text`) are the time
+series and text models; `zooapi.models.datasets` loads their data sets.
 
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
@@ -23,8 +26,8 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "AnomalyDetector", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
-    "multi_hot_labels", "per_class_auc", "resize_images",
+    "AnomalyDetector", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "TextClassifier",
+    "distinct_labels", "multi_hot_labels", "per_class_auc", "resize_images",
 ]
 
 _WHERE = {
@@ -36,6 +39,7 @@ _WHERE = {
     "multi_hot_labels": "zooapi.models.multilabel",
     "per_class_auc": "zooapi.models.multilabel",
     "resize_images": "zooapi.models.images",
+    "TextClassifier": "zooapi.models.text_classifier",
 }
 
 
