@@ -2,7 +2,9 @@
 
 Deterministic image transforms (`zooapi.feature.image`), random augmentation
 (`zooapi.feature.augment`), decoding of encoded image files
-(`ImageBytesToMat`), and the `Preprocessing` base with which your own
+(`ImageBytesToMat`), time series windows and anomaly flags
+(`zooapi.feature.timeseries`), a text vocabulary counted by Spark and GloVe
+vectors (`zooapi.feature.text`), and the `Preprocessing` base with which your own
 transforms chain with `*` and save as JSON (`register_preprocessing`). Every
 name here is importable from `zooapi.feature`.
 
@@ -38,10 +40,20 @@ from zooapi.feature.image import (
 )
 from zooapi.feature.image_files import ImageBytesToMat
 from zooapi.feature.preprocessing import ChainedPreprocessing, Preprocessing, register_preprocessing
+from zooapi.feature.text import glove_embeddings, text_vocabulary
+from zooapi.feature.timeseries import (
+    detect_anomalies,
+    series_stats,
+    split_by_time,
+    standard_scale,
+    time_features,
+    unroll,
+)
 
 __all__ = [
     "ChainedPreprocessing", "ImageBrightness", "ImageBytesToMat", "ImageCenterCrop", "ImageChannelNormalize",
     "ImageChannelOrder", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageMatToTensor",
     "ImageRandomCrop", "ImageRandomRotation", "ImageRandomTranslation", "ImageRandomZoom", "ImageResize",
-    "ImageSaturation", "Preprocessing", "register_preprocessing",
+    "ImageSaturation", "Preprocessing", "detect_anomalies", "glove_embeddings", "register_preprocessing",
+    "series_stats", "split_by_time", "standard_scale", "text_vocabulary", "time_features", "unroll",
 ]

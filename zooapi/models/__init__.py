@@ -12,6 +12,10 @@ embeddings and finds each query's nearest neighbours (exact, or Spark ML's
 LSH). `ObjectDetector` trains a single-stage detector on images with a boxes
 column (read from CSV, Pascal VOC or COCO annotations; `shapes_frame`
 generates such data) and detects, evaluates (COCO mAP) and draws.
+`AnomalyDetector` (stacked LSTMs that
+predict a series' next value, with `zooapi.feature.timeseries`) and
+`TextClassifier` (raw text in, with `zooapi.feature.text`) are the time
+series and text models; `zooapi.models.datasets` loads their data sets.
 
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
@@ -27,12 +31,14 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "ImageSimilarity", "ObjectDetector",
-    "distinct_labels", "multi_hot_labels", "per_class_auc", "read_box_csv", "read_coco_annotations",
-    "read_coco_label_map", "read_pascal_label_map", "read_voc_annotations", "resize_images", "shapes_frame",
+    "AnomalyDetector", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "ImageSimilarity",
+    "ObjectDetector", "TextClassifier", "distinct_labels", "multi_hot_labels", "per_class_auc",
+    "read_box_csv", "read_coco_annotations", "read_coco_label_map", "read_pascal_label_map",
+    "read_voc_annotations", "resize_images", "shapes_frame",
 ]
 
 _WHERE = {
+    "AnomalyDetector": "zooapi.models.anomaly_detector",
     "ImageClassifier": "zooapi.models.image_classifier",
     "ImageClassifierModel": "zooapi.models.image_stages",
     "ImageFeaturizer": "zooapi.models.image_stages",
@@ -48,6 +54,7 @@ _WHERE = {
     "read_voc_annotations": "zooapi.models.boxes",
     "resize_images": "zooapi.models.images",
     "shapes_frame": "zooapi.models.shapes",
+    "TextClassifier": "zooapi.models.text_classifier",
 }
 
 
