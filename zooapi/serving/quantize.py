@@ -91,7 +91,10 @@ def quantize(model, mode: str = "int8") -> QuantizationReport:
         raise ValueError(f"Received an invalid value for `mode`, expected one of {MODES}. Received: mode={mode!r}")
     weighted = [layer for layer in _leaf_layers(model) if layer.weights]
     macs = {layer.name: _multiply_adds(layer) for layer in weighted}
-    model.quantize(mode)
+    with warnings.catch_warnings():
+        # Keras warns for every layer without weights (InputLayer, Flatten...).
+        warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+        model.quantize(mode)
     report = QuantizationReport(mode)
     for layer in weighted:
         target = report.quantized if getattr(layer, "quantization_mode", None) == mode else report.not_covered
