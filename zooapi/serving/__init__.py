@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from zooapi.serving.inference_model import InferenceModel
 from zooapi.serving.quantize import QuantizationReport, quantize
+from zooapi.serving.server import create_app, serve
 from zooapi.serving.signature import Signature, TensorSpec
 
-__all__ = ["InferenceModel", "QuantizationReport", "Signature", "TensorSpec", "quantize"]
+__all__ = ["InferenceModel", "QuantizationReport", "Signature", "TensorSpec", "create_app", "quantize", "serve"]

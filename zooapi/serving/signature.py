@@ -3,6 +3,7 @@ the arrays it takes, checked before TensorFlow sees them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,8 +134,11 @@ class Signature:
 
 
 def _input_name(tensor, index: int) -> str:
+    """The name given to `keras.Input`, else `input_<index>`: Keras' own
+    names (`keras_tensor_7`, `input_layer_3`) change from one model object
+    to the next, so clients could not rely on them."""
     name = getattr(tensor, "name", "") or ""
-    return f"input_{index}" if not name or name.startswith("keras_tensor") else name
+    return f"input_{index}" if re.fullmatch(r"(keras_tensor|input_layer)(_\d+)?", name or "keras_tensor") else name
 
 
 def _spec(tensor, name: str) -> TensorSpec:
