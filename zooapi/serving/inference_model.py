@@ -133,24 +133,27 @@ class InferenceModel:
         def call(*inputs):
             return tf.nest.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
 
-        functions = [tf.function(call, autograph=False) for _ in range(self.concurrent_num)]
+        # One function per slot and batch size: each traces once, at warm-up
+        # (one function traced for every size makes TensorFlow warn of retracing).
+        functions = [{size: tf.function(call, autograph=False) for size in self.batch_sizes}
+                     for _ in range(self.concurrent_num)]
         warm = [np.zeros((1, *[d or 1 for d in spec.shape]), spec.dtype) for spec in signature.inputs]
-        first = [t.numpy() for t in functions[0](*warm)]
+        first = [t.numpy() for t in tf.function(call, autograph=False)(*warm)]
         structure = model(warm if len(warm) > 1 else warm[0], training=False)
         signature = Signature(signature.inputs, output_specs(first, _output_names(model, structure)))
         with self._lock:
             self.model, self.signature, self._functions = model, signature, functions
             self._pool = queue.Queue()
-            for fn in functions:
-                self._pool.put(fn)
+            for slot in functions:
+                self._pool.put(slot)
         self._warm_up()
         logger.info("InferenceModel ready: %s; %d concurrent, batch sizes %s.", signature.describe(),
                     self.concurrent_num, self.batch_sizes)
         return self
 
     def _warm_up(self) -> None:
-        for fn in self._functions:
-            for size in self.batch_sizes:
+        for slot in self._functions:
+            for size, fn in slot.items():
                 fn(*[np.zeros((size, *[d or 1 for d in spec.shape]), spec.dtype) for spec in self.signature.inputs])
 
     # ---- prediction ----------------------------------------------------------------------------
@@ -186,29 +189,29 @@ class InferenceModel:
         rows = arrays[0].shape[0]
         if rows == 0:
             return [np.zeros((0, *spec.shape), spec.dtype) for spec in self.signature.outputs]
-        fn = self._pool.get()
+        slot = self._pool.get()
         try:
-            parts = [self._run(fn, [a[start:start + size] for a in arrays])
+            parts = [self._run(slot, [a[start:start + size] for a in arrays])
                      for start, size in self._slices(rows)]
         finally:
-            self._pool.put(fn)
+            self._pool.put(slot)
         return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]
 
     def _slices(self, rows: int) -> list[tuple[int, int]]:
         largest = self.batch_sizes[-1]
         return [(start, min(largest, rows - start)) for start in range(0, rows, largest)]
 
-    def _run(self, fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def _run(self, slot: dict, arrays: list[np.ndarray]) -> list[np.ndarray]:
         rows = arrays[0].shape[0]
         size = next(b for b in self.batch_sizes if b >= rows)
         if size != rows:
             arrays = [np.concatenate([a, np.zeros((size - rows, *a.shape[1:]), a.dtype)]) for a in arrays]
-        return [t.numpy()[:rows] for t in fn(*arrays)]
+        return [t.numpy()[:rows] for t in slot[size](*arrays)]
 
     def tracing_count(self) -> int:
         """How many times the compiled functions traced, all together: one per
         batch size and function after warm-up, and no more afterwards."""
-        return sum(fn.experimental_get_tracing_count() for fn in self._functions)
+        return sum(fn.experimental_get_tracing_count() for slot in self._functions for fn in slot.values())
 
     def _require_loaded(self) -> None:
         if self.model is None:
