@@ -130,15 +130,17 @@ class InferenceModel:
 
             self.quantization = quantize_model(model, mode=quantize)
 
-        def call(*inputs):
-            return tf.nest.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
+        def compiled():
+            # A new Python function each time: TensorFlow counts retracing per
+            # Python function, and warns when one is traced for many shapes.
+            def call(*inputs):
+                return tf.nest.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
+            return tf.function(call, autograph=False)
 
-        # One function per slot and batch size: each traces once, at warm-up
-        # (one function traced for every size makes TensorFlow warn of retracing).
-        functions = [{size: tf.function(call, autograph=False) for size in self.batch_sizes}
-                     for _ in range(self.concurrent_num)]
+        # One function per slot and batch size: each traces once, at warm-up.
+        functions = [{size: compiled() for size in self.batch_sizes} for _ in range(self.concurrent_num)]
         warm = [np.zeros((1, *[d or 1 for d in spec.shape]), spec.dtype) for spec in signature.inputs]
-        first = [t.numpy() for t in tf.function(call, autograph=False)(*warm)]
+        first = [t.numpy() for t in compiled()(*warm)]
         structure = model(warm if len(warm) > 1 else warm[0], training=False)
         signature = Signature(signature.inputs, output_specs(first, _output_names(model, structure)))
         with self._lock:

@@ -25,7 +25,7 @@ def _write_json(folder, name, ids, x):
 
 def _run_once(spark, model_path, source, sink, checkpoint):
     model = Net.load(model_path)
-    stream = spark.readStream.schema("id long, features array<float>").option("maxFilesPerTrigger", 1).json(source)
+    stream = spark.readStream.schema("id long, features array<float>").json(source)
     scored = engine.predict(model, stream, "features").select("id", "prediction")
     query = (scored.writeStream.format("parquet").option("path", sink).option("checkpointLocation", checkpoint)
              .trigger(availableNow=True).start())
