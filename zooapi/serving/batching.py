@@ -125,7 +125,7 @@ class DynamicBatcher:
                 self._cond.wait(left)
             if not self._queue:  # another worker took them
                 return []
-            batch, rows = [self._queue.popleft()], 0
+            batch = [self._queue.popleft()]
             rows = batch[0].rows
             while self._queue and rows + self._queue[0].rows <= self.max_batch_size:
                 rows += self._queue[0].rows

@@ -131,8 +131,6 @@ class InferenceModel:
             self.quantization = quantize_model(model, mode=quantize)
 
         def compiled():
-            # A new Python function each time: TensorFlow counts retracing per
-            # Python function, and warns when one is traced for many shapes.
             def call(*inputs):
                 return tf.nest.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
             return tf.function(call, autograph=False)
@@ -154,9 +152,17 @@ class InferenceModel:
         return self
 
     def _warm_up(self) -> None:
-        for slot in self._functions:
-            for size, fn in slot.items():
-                fn(*[np.zeros((size, *[d or 1 for d in spec.shape]), spec.dtype) for spec in self.signature.inputs])
+        # Each function traces once here, on purpose; TensorFlow counts traces
+        # per code location and would warn of "retracing".
+        tf_logger = logging.getLogger("tensorflow")
+        tf_logger.addFilter(_no_retracing_warning)
+        try:
+            for slot in self._functions:
+                for size, fn in slot.items():
+                    fn(*[np.zeros((size, *[d or 1 for d in spec.shape]), spec.dtype)
+                         for spec in self.signature.inputs])
+        finally:
+            tf_logger.removeFilter(_no_retracing_warning)
 
     # ---- prediction ----------------------------------------------------------------------------
 
@@ -218,6 +224,10 @@ class InferenceModel:
     def _require_loaded(self) -> None:
         if self.model is None:
             raise ValueError("The InferenceModel has no model yet; call `load(path)` or `from_keras(model)` first.")
+
+
+def _no_retracing_warning(record: logging.LogRecord) -> bool:
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def _output_names(model, structure) -> list[str]:
