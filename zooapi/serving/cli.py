@@ -23,6 +23,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queue", type=int, default=1024, help="most waiting requests; beyond, 503")
     serve.add_argument("--concurrent-num", type=int, default=1, help="model calls that may run at once")
     serve.add_argument("--quantize", choices=["int8"], default=None)
+    serve.add_argument("--runtime", choices=["tensorflow", "litert"], default="tensorflow",
+                       help="litert: run the model exported to LiteRT (one input and one output)")
     serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     serve.add_argument("--unsafe", action="store_true", help="load code stored in the file (Keras safe_mode=False)")
     serve.add_argument("--log-level", default="info")
@@ -45,4 +47,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve(args.model_path, port=args.port, host=args.host, name=args.name, max_batch_size=args.max_batch_size,
           batch_timeout_ms=args.batch_timeout_ms, max_queue=args.max_queue, concurrent_num=args.concurrent_num,
           quantize=args.quantize, max_body_bytes=args.max_body_bytes, safe_mode=not args.unsafe,
-          log_level=args.log_level)
+          runtime=args.runtime, log_level=args.log_level)

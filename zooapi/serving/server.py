@@ -64,7 +64,7 @@ class _State:
 
 def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, batch_timeout_ms: float = 2.0,
                max_queue: int = 1024, concurrent_num: int = 1, quantize: str | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, safe_mode: bool = True):
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, safe_mode: bool = True, runtime: str = "tensorflow"):
     """The FastAPI application that serves `model` (see `serve`).
 
     The model loads and warms up in a background thread when the
@@ -82,6 +82,7 @@ def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, bat
         quantize: None or "int8".
         max_body_bytes: larger request bodies get 413.
         safe_mode: Keras' safe mode for a model file.
+        runtime: "tensorflow" or "litert" (see `InferenceModel`).
 
     Returns:
         A `fastapi.FastAPI` application, for uvicorn or any ASGI server.
@@ -105,9 +106,10 @@ def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, bat
             if isinstance(model, InferenceModel):
                 served = model
             elif isinstance(model, (str, os.PathLike)):
-                served = InferenceModel(concurrent_num).load(model, quantize=quantize, safe_mode=safe_mode)
+                served = InferenceModel(concurrent_num, runtime=runtime).load(model, quantize=quantize,
+                                                                              safe_mode=safe_mode)
             else:
-                served = InferenceModel(concurrent_num).from_keras(model, quantize=quantize)
+                served = InferenceModel(concurrent_num, runtime=runtime).from_keras(model, quantize=quantize)
             observe = metrics.batch_rows.labels(name).observe
             state.batcher = DynamicBatcher(served.predict_arrays, max_batch_size, batch_timeout_ms, max_queue,
                                            workers=served.concurrent_num, on_batch=observe)
@@ -226,7 +228,7 @@ async def _read_body(request, limit: int) -> bytes | None:
 def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = "model",
           max_batch_size: int = 64, batch_timeout_ms: float = 2.0, max_queue: int = 1024,
           concurrent_num: int = 1, quantize: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-          safe_mode: bool = True, log_level: str = "info") -> None:
+          safe_mode: bool = True, runtime: str = "tensorflow", log_level: str = "info") -> None:
     """Serves `model` over HTTP until SIGTERM or SIGINT, which stop new
     connections, finish the requests in flight, then return.
 
@@ -248,6 +250,7 @@ def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = 
         quantize: None or "int8".
         max_body_bytes: larger request bodies get 413.
         safe_mode: Keras' safe mode for a model file.
+        runtime: "tensorflow" or "litert" (see `InferenceModel`).
         log_level: uvicorn's log level.
 
     Example:
@@ -257,7 +260,7 @@ def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = 
 
     app = create_app(model, name=name, max_batch_size=max_batch_size, batch_timeout_ms=batch_timeout_ms,
                      max_queue=max_queue, concurrent_num=concurrent_num, quantize=quantize,
-                     max_body_bytes=max_body_bytes, safe_mode=safe_mode)
+                     max_body_bytes=max_body_bytes, safe_mode=safe_mode, runtime=runtime)
     config = uvicorn.Config(app, host=host, port=check_int("port", port, minimum=0), log_level=log_level,
                             access_log=False, timeout_graceful_shutdown=30)
     uvicorn.Server(config).run()

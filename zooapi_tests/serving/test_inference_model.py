@@ -114,3 +114,15 @@ def test_invalid_arguments_are_refused():
         InferenceModel(concurrent_num=0)
     with pytest.raises(ValueError, match="`batch_sizes`"):
         InferenceModel(batch_sizes=())
+
+
+def test_litert_runtime_predicts_like_keras_in_float_and_int8(model, digits):
+    x = digits[0][:70]
+    expected = model.predict(x, verbose=0)
+    served = InferenceModel(batch_sizes=(1, 64), runtime="litert").from_keras(model)
+    np.testing.assert_allclose(served.predict(x), expected, rtol=1e-4, atol=1e-5)
+    int8 = InferenceModel(batch_sizes=(64,), runtime="litert").from_keras(model, quantize="int8")
+    # Dynamic-range int8 weights: probabilities move by quantization error, the classes barely.
+    assert (int8.predict(x).argmax(1) == expected.argmax(1)).mean() >= 0.95
+    with pytest.raises(ValueError, match="`runtime`, expected one of \\('tensorflow', 'litert'\\)"):
+        InferenceModel(runtime="onnx")
