@@ -19,9 +19,9 @@ All in one run, every baseline measured in the same run, load from
    process that imports TensorFlow, loads the model and predicts (the
    runtime dominates it for models this small),
    latency at batch 1 and 64, throughput at batch 256 and accuracy on
-   held-out digits. In the same table, LiteRT (`model.export(format=
-   "litert")`, float32 and with `optimizations=[tf.lite.Optimize.DEFAULT]`,
-   int8 dynamic-range weights) run by TensorFlow's LiteRT interpreter.
+   held-out digits. In the same table, `InferenceModel(runtime="litert")`,
+   float32 and with `quantize="int8"` (LiteRT dynamic-range weights); the
+   file size is that of the `.tflite` export.
 4. Streaming: the median time of a Structured Streaming micro-batch that
    scores 100, 1,000 or 10,000 rows with `engine.predict` (Spark
    `local[2]`, Parquet file source, `noop` sink).
@@ -214,48 +214,18 @@ import numpy as np
 import keras, tensorflow as tf
 from zooapi.serving import InferenceModel
 x = np.random.default_rng(0).random((256, 64)).astype("float32")
-model = InferenceModel().load(sys.argv[1])
+model = InferenceModel(runtime=sys.argv[2]).load(sys.argv[1], quantize=sys.argv[3] or None)
 for _ in range(20):
     model.predict(x)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
-def _peak_memory(path: str) -> int:
+def _peak_memory(path: str, runtime: str, quantize: str | None) -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path[:2] + [os.environ.get("PYTHONPATH", "")]))
-    probe = MEMORY_PROBE_LITERT if path.endswith(".tflite") else MEMORY_PROBE
-    done = subprocess.run([sys.executable, "-c", probe, path], capture_output=True, text=True, env=env,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, path, runtime, quantize or ""],
+                          capture_output=True, text=True, env=env, timeout=600)
     return int(done.stdout.strip().splitlines()[-1])
-
-
-class LiteRT:
-    """A `.tflite` file from `model.export(format="litert")`, run by
-    TensorFlow's LiteRT interpreter (XNNPACK on CPU), one size at a time."""
-
-    def __init__(self, path: str):
-        import tensorflow as tf
-
-        self.interpreter = tf.lite.Interpreter(path, num_threads=os.cpu_count())
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
-        self.rows = None
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        if self.rows != len(x):
-            self.interpreter.resize_tensor_input(self.input, list(x.shape))
-            self.interpreter.allocate_tensors()
-            self.rows = len(x)
-        self.interpreter.set_tensor(self.input, x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output)
-
-
-MEMORY_PROBE_LITERT = MEMORY_PROBE.replace("from zooapi.serving import InferenceModel\n", "").replace(
-    "model = InferenceModel().load(sys.argv[1])",
-    "it = tf.lite.Interpreter(sys.argv[1]); i = it.get_input_details()[0]['index']; "
-    "it.resize_tensor_input(i, [256, 64]); it.allocate_tensors()\n"
-    "class M:\n    def predict(self, x):\n        it.set_tensor(i, x); it.invoke()\nmodel = M()")
 
 
 def int8_table(folder: str, seconds: float) -> list[dict]:
@@ -287,13 +257,17 @@ def int8_table(folder: str, seconds: float) -> list[dict]:
         model.export(litert_path, format="litert", verbose=False)
         litert_int8_path = os.path.join(folder, f"{len(rows)}-int8.tflite")
         model.export(litert_int8_path, format="litert", verbose=False, optimizations=[tf.lite.Optimize.DEFAULT])
-        for kind, path in (("float32", float_path), ("int8 (Keras)", int8_path), ("float32 (LiteRT)", litert_path),
-                           ("int8 dynamic range (LiteRT)", litert_int8_path)):
-            served = LiteRT(path) if path.endswith(".tflite") else InferenceModel().load(path)
+        variants = (("float32", float_path, float_path, {}), ("int8 (Keras)", int8_path, int8_path, {}),
+                    ("float32 (LiteRT runtime)", float_path, litert_path, {"runtime": "litert"}),
+                    ("int8 dynamic range (LiteRT runtime)", float_path, litert_int8_path,
+                     {"runtime": "litert", "quantize": "int8"}))
+        for kind, path, size_path, options in variants:
+            runtime = options.get("runtime", "tensorflow")
+            served = InferenceModel(runtime=runtime).load(path, quantize=options.get("quantize"))
             one, batch, big = x[test][:1], x[test][:64], x[test][:256]
             rows.append({
-                "model": label, "kind": kind, "file_kb": os.path.getsize(path) / 1024,
-                "peak_mb": _peak_memory(path) / 2**20,
+                "model": label, "kind": kind, "file_kb": os.path.getsize(size_path) / 1024,
+                "peak_mb": _peak_memory(path, runtime, options.get("quantize")) / 2**20,
                 "ms_batch1": 1000 / _calls_per_second(lambda: served.predict(one), seconds),
                 "ms_batch64": 1000 / _calls_per_second(lambda: served.predict(batch), seconds),
                 "rows_s_batch256": 256 * _calls_per_second(lambda: served.predict(big), seconds),

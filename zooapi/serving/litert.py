@@ -35,6 +35,9 @@ def export(model, quantize: str | None) -> bytes:
     """
     import tensorflow as tf
 
+    if quantize not in (None, "int8"):
+        raise ValueError(f"Received an invalid value for `quantize`, expected None or 'int8'. "
+                         f"Received: quantize={quantize!r}")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"runtime='litert' serves models with one input and one output. Received: "
                          f"{len(model.inputs)} input(s), {len(model.outputs)} output(s); use runtime='tensorflow'.")
