@@ -298,8 +298,8 @@ def streaming(path: str, folder: str, x: np.ndarray) -> dict[int, float]:
         source = os.path.join(folder, f"stream-{rows}")
         os.makedirs(source)
         for i in range(4):
-            table = pa.table({"id": np.arange(rows, dtype=np.int64),
-                              "features": [r.tolist() for r in x[np.arange(rows) % len(x)]]})
+            features = pa.array([r.tolist() for r in x[np.arange(rows) % len(x)]], type=pa.list_(pa.float32()))
+            table = pa.table({"id": np.arange(rows, dtype=np.int64), "features": features})
             pq.write_table(table, os.path.join(source, f"part-{i}.parquet"))
         stream = spark.readStream.schema("id long, features array<float>").option(
             "maxFilesPerTrigger", 1).parquet(source)
