@@ -28,11 +28,12 @@ def test_api_reference_builds_without_warnings(tmp_path):
     )
     assert result.returncode == 0, f"sphinx-build failed:\n{result.stdout}\n{result.stderr}"
     assert "WARNING" not in result.stderr, result.stderr
-    for page in ("zooapi", "engine", "keras", "nnframes", "optim", "feature", "models", "feed"):
+    for page in ("zooapi", "engine", "keras", "nnframes", "optim", "feature", "models", "serving", "feed"):
         assert (out / f"{page}.html").is_file(), page
     # Each page documents its package's __all__: spot-check one name per page.
     for page, name in (("engine", "zooapi.engine.fit"), ("optim", "zooapi.optim.SequentialSchedule"),
                        ("feature", "zooapi.feature.ImageHFlip"), ("feed", "zooapi.feed.decode_column"),
                        ("nnframes", "zooapi.nnframes.NNClassifier"), ("keras", "zooapi.keras.Net"),
-                       ("models", "zooapi.models.ImageClassifier"), ("zooapi", "zooapi.init_nncontext")):
+                       ("models", "zooapi.models.ImageClassifier"), ("serving", "zooapi.serving.InferenceModel"),
+                       ("zooapi", "zooapi.init_nncontext")):
         assert f'id="{name}"' in (out / f"{page}.html").read_text(encoding="utf-8"), name

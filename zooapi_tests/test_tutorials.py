@@ -37,7 +37,7 @@ def run_notebook(name: str, *variables: str) -> dict:
 
 def test_every_tutorial_is_a_notebook_this_suite_runs():
     names = sorted(p.name for p in TUTORIALS.glob("*.ipynb"))
-    assert names == ["01_digits.ipynb", "02_image_transfer_learning.ipynb"]
+    assert names == ["01_digits.ipynb", "02_image_transfer_learning.ipynb", "06_serving.ipynb"]
     for name in names:
         notebook = json.loads((TUTORIALS / name).read_text())
         assert notebook["nbformat"] == 4
@@ -57,3 +57,13 @@ def test_image_tutorial_transfers_a_digits_0_4_backbone_to_digits_5_9():
     # Five new classes: chance is 0.2.
     assert result["accuracy"] >= 0.85, result
     assert result["lr_accuracy"] >= 0.85, result
+
+
+def test_serving_tutorial_serves_quantizes_and_scores_a_stream():
+    result = run_notebook("06_serving.ipynb", "accuracy", "http_classes", "int8_accuracy", "scored_rows",
+                          "stream_accuracy")
+    assert result["accuracy"] >= 0.9, result
+    assert len(result["http_classes"]) == 3, result
+    # int8 weights move at most a few of the 898 held-out predictions.
+    assert abs(result["int8_accuracy"] - result["accuracy"]) <= 0.02, result
+    assert result["scored_rows"] == 80 and result["stream_accuracy"] >= 0.85, result
