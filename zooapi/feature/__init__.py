@@ -3,8 +3,12 @@
 Deterministic image transforms (`zooapi.feature.image`), random augmentation
 (`zooapi.feature.augment`), decoding of encoded image files
 (`ImageBytesToMat`), and the `Preprocessing` base with which your own
-transforms chain with `*` and save as JSON (`register_preprocessing`). Every
-name here is importable from `zooapi.feature`.
+transforms chain with `*` and save as JSON (`register_preprocessing`).
+Recommender pipelines get negative sampling, crossed hash buckets,
+per-user splits and history sequences on DataFrames
+(`zooapi.feature.recommendation`), and the ranking metrics HR@k and NDCG@k
+(`zooapi.feature.ranking`). Every name here is importable from
+`zooapi.feature`.
 
 Example:
     >>> import numpy as np
@@ -38,10 +42,20 @@ from zooapi.feature.image import (
 )
 from zooapi.feature.image_files import ImageBytesToMat
 from zooapi.feature.preprocessing import ChainedPreprocessing, Preprocessing, register_preprocessing
+from zooapi.feature.ranking import hit_ratio_at_k, ndcg_at_k, ranking_metrics
+from zooapi.feature.recommendation import (
+    add_history_sequence,
+    add_negative_samples,
+    cross_hash_bucket,
+    leave_one_out_split,
+    time_ordered_split,
+)
 
 __all__ = [
     "ChainedPreprocessing", "ImageBrightness", "ImageBytesToMat", "ImageCenterCrop", "ImageChannelNormalize",
     "ImageChannelOrder", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageMatToTensor",
     "ImageRandomCrop", "ImageRandomRotation", "ImageRandomTranslation", "ImageRandomZoom", "ImageResize",
-    "ImageSaturation", "Preprocessing", "register_preprocessing",
+    "ImageSaturation", "Preprocessing", "add_history_sequence", "add_negative_samples", "cross_hash_bucket",
+    "hit_ratio_at_k", "leave_one_out_split", "ndcg_at_k", "ranking_metrics", "register_preprocessing",
+    "time_ordered_split",
 ]

@@ -9,6 +9,10 @@ multi-label classifier and returns a Spark ML model. `multi_hot_labels`,
 NIH chest X-rays ('Cardiomegaly|Effusion'); `resize_images` brings an image
 column to one size on the workers.
 
+Recommendation: `NeuralCF` (neural collaborative filtering) is a
+`zooapi.keras.Model` with the `Recommender` API (`predict_user_item_pair`,
+`recommend_for_user`, `recommend_for_all_users` in Spark ALS's shape...).
+
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
 Example:
@@ -23,7 +27,7 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "distinct_labels",
+    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "NeuralCF", "Recommender", "distinct_labels",
     "multi_hot_labels", "per_class_auc", "resize_images",
 ]
 
@@ -33,6 +37,8 @@ _WHERE = {
     "ImageFeaturizer": "zooapi.models.image_stages",
     "distinct_labels": "zooapi.models.multilabel",
     "multi_hot_labels": "zooapi.models.multilabel",
+    "NeuralCF": "zooapi.models.neural_cf",
+    "Recommender": "zooapi.models.recommender",
     "per_class_auc": "zooapi.models.multilabel",
     "resize_images": "zooapi.models.images",
 }
