@@ -40,10 +40,11 @@ def _require(df: "DataFrame", *columns: str) -> None:
 
 def add_negative_samples(df: "DataFrame", item_count: int, neg_num: int = 1, seed: int = 42,
                          user_col: str = "user", item_col: str = "item", label_col: str = "label",
-                         first_item: int = 0) -> "DataFrame":
+                         first_item: int = 0, neg_per_user: int | None = None) -> "DataFrame":
     """The interactions of `df` (label 1) plus `neg_num` sampled negatives
-    (label 0) per interaction: items in `[first_item, item_count]` that the
-    user has not seen, drawn uniformly without replacement per user.
+    (label 0) per interaction (or `neg_per_user` per user): items in
+    `[first_item, item_count]` that the user has not seen, drawn uniformly
+    without replacement per user.
 
     The draw for a user depends only on `seed` and the user id, so it is the
     same whatever the partitioning. A user who has seen nearly every item
@@ -58,6 +59,8 @@ def add_negative_samples(df: "DataFrame", item_count: int, neg_num: int = 1, see
         item_col: the item id column.
         label_col: the label column to add (1 interaction, 0 negative).
         first_item: the smallest item id (0, or 1 for 1-based ids).
+        neg_per_user: negatives per user instead (the NCF protocol's 99
+            candidates beside each user's held-out item).
 
     Returns:
         `df` with `label_col` (int) added, and the negatives' rows (user,
@@ -74,6 +77,7 @@ def add_negative_samples(df: "DataFrame", item_count: int, neg_num: int = 1, see
     neg_num = check_int("neg_num", neg_num)
     seed = check_int("seed", seed, minimum=0)
     first_item = check_int("first_item", first_item, minimum=0)
+    per_user = check_int("neg_per_user", neg_per_user, allow=(None,))
     seen = df.groupBy(user_col).agg(F.collect_set(F.col(item_col).cast("long")).alias("_seen"))
     schema = T.StructType([T.StructField(user_col, df.schema[user_col].dataType),
                            T.StructField(item_col, T.LongType())])
@@ -87,7 +91,7 @@ def add_negative_samples(df: "DataFrame", item_count: int, neg_num: int = 1, see
             for user, seen_items in zip(batch[user_col], batch["_seen"]):
                 seen_set = set(int(i) for i in seen_items)
                 unseen = item_count - first_item + 1 - len(seen_set & set(range(first_item, item_count + 1)))
-                want = min(neg_num * len(seen_set), unseen)
+                want = min(per_user if per_user is not None else neg_num * len(seen_set), unseen)
                 rng = np.random.default_rng([seed, int(user) & 0xFFFFFFFF])
                 chosen: list[int] = []
                 taken = set(seen_set)

@@ -9,9 +9,11 @@ multi-label classifier and returns a Spark ML model. `multi_hot_labels`,
 NIH chest X-rays ('Cardiomegaly|Effusion'); `resize_images` brings an image
 column to one size on the workers.
 
-Recommendation: `NeuralCF` (neural collaborative filtering) is a
-`zooapi.keras.Model` with the `Recommender` API (`predict_user_item_pair`,
-`recommend_for_user`, `recommend_for_all_users` in Spark ALS's shape...).
+Recommendation: `NeuralCF` (neural collaborative filtering) and
+`WideAndDeep` (with its `ColumnFeatureInfo`) are `zooapi.keras.Model`s with
+the `Recommender` API (`predict_user_item_pair`, `recommend_for_user`,
+`recommend_for_all_users` in Spark ALS's shape...); `SessionRecommender`
+predicts a session's next item (`recommend_for_session`).
 
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
@@ -27,8 +29,8 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "NeuralCF", "Recommender", "distinct_labels",
-    "multi_hot_labels", "per_class_auc", "resize_images",
+    "ColumnFeatureInfo", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "NeuralCF", "Recommender",
+    "SessionRecommender", "WideAndDeep", "distinct_labels", "multi_hot_labels", "per_class_auc", "resize_images",
 ]
 
 _WHERE = {
@@ -39,6 +41,9 @@ _WHERE = {
     "multi_hot_labels": "zooapi.models.multilabel",
     "NeuralCF": "zooapi.models.neural_cf",
     "Recommender": "zooapi.models.recommender",
+    "ColumnFeatureInfo": "zooapi.models.wide_and_deep",
+    "WideAndDeep": "zooapi.models.wide_and_deep",
+    "SessionRecommender": "zooapi.models.session_recommender",
     "per_class_auc": "zooapi.models.multilabel",
     "resize_images": "zooapi.models.images",
 }

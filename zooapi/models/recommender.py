@@ -117,7 +117,20 @@ class Recommender:
     # -- checks -----------------------------------------------------------
 
     def _id_ranges(self) -> dict[str, tuple[float, float]]:
+        """The integer columns to check before scoring, with their inclusive ranges."""
         return {self.user_col: (0, self.user_count), self.item_col: (0, self.item_count)}
+
+    def _required_columns(self, ranking: bool = True) -> list[str]:
+        flat = [c for group in self.feature_cols for c in ([group] if isinstance(group, str) else group)]
+        return list(dict.fromkeys(([self.user_col, self.item_col] if ranking else []) + flat))
+
+    def _check(self, df: "DataFrame", extra: dict[str, tuple[float, float]] | None = None,
+               ranking: bool = True) -> None:
+        """Columns present (the user and item columns too when `ranking`), and
+        one aggregate over the id columns' ranges and `extra`."""
+        check_columns(df, self._required_columns(ranking))
+        ids = [c for c in (self.user_col, self.item_col) if c in df.columns]
+        check_ids(df, {**self._id_ranges(), **(extra or {})}, integral=ids)
 
     def _label_range(self) -> tuple[float, float]:
         return (0, 1) if self.class_num == 1 else (0, self.class_num - 1)
@@ -145,10 +158,8 @@ class Recommender:
 
         if _df.is_spark_dataframe(x):
             feature_cols = self.feature_cols if feature_cols is None else feature_cols
-            ranges = self._id_ranges()
-            if isinstance(label_cols, str):
-                ranges[label_cols] = self._label_range()
-            check_ids(x, ranges, integral=[self.user_col, self.item_col])
+            self._check(x, {label_cols: self._label_range()} if isinstance(label_cols, str) else None,
+                        ranking=False)
             return super().fit(x, *args, feature_cols=feature_cols, label_cols=label_cols, **kwargs)
         return super().fit(x, y, *args, **kwargs)
 
@@ -188,9 +199,10 @@ class Recommender:
         Example:
             >>> ncf.predict_user_item_pair(pairs).show(3)  # doctest: +SKIP
         """
-        check_columns(df, self.feature_cols)
         if check:
-            check_ids(df, self._id_ranges(), integral=[self.user_col, self.item_col])
+            self._check(df)
+        else:
+            check_columns(df, self._required_columns())
         return self._scored(df).drop("rating")
 
     def _top_k(self, df: "DataFrame", key: str, other: str, k: int, name: str) -> "DataFrame":
@@ -198,8 +210,7 @@ class Recommender:
         from pyspark.sql import functions as F
 
         _positive(name, k)
-        check_columns(df, self.feature_cols)
-        check_ids(df, self._id_ranges(), integral=[self.user_col, self.item_col])
+        self._check(df)
         window = Window.partitionBy(key).orderBy(F.desc("rating"), F.asc(other))
         return (self._scored(df).withColumn("_rank", F.row_number().over(window))
                 .where(F.col("_rank") <= k).drop("_rank", "rating"))
@@ -238,26 +249,24 @@ class Recommender:
 
     # -- the cross product ------------------------------------------------
 
-    def _pairs(self, users: "DataFrame", items: "DataFrame") -> "DataFrame":
-        """Every (user, item) pair for `feature_cols`; a subclass whose inputs
-        are more than the two ids overrides this."""
-        from pyspark.sql import functions as F
-
-        parallelism = users.sparkSession.sparkContext.defaultParallelism
-        return users.repartition(parallelism).crossJoin(F.broadcast(items))
+    def _candidates(self, values: "DataFrame | Sequence[int] | None", column: str) -> "DataFrame":
+        """The users (items) to cross: one id column, checked. A subclass
+        whose inputs are more than the two ids overrides this."""
+        count = self.user_count if column == self.user_col else self.item_count
+        frame = _as_id_frame(values, column, count)
+        check_ids(frame, {column: (0, count)})
+        return frame
 
     def _recommend_for_all(self, key: str, other: str, k: int, name: str, keys, others,
                            exclude) -> "DataFrame":
         from pyspark.sql import functions as F
 
         _positive(name, k)
-        key_count = self.user_count if key == self.user_col else self.item_count
-        other_count = self.item_count if key == self.user_col else self.user_count
-        key_df = _as_id_frame(keys, key, key_count)
-        other_df = _as_id_frame(others, other, other_count)
-        check_ids(key_df, {key: (0, key_count)})
-        check_ids(other_df, {other: (0, other_count)})
-        pairs = self._pairs(key_df, other_df) if key == self.user_col else self._pairs(other_df, key_df)
+        key_df, other_df = self._candidates(keys, key), self._candidates(others, other)
+        # Spread the keys over the cluster and broadcast the others: each
+        # partition then holds every pair of its keys.
+        parallelism = key_df.sparkSession.sparkContext.defaultParallelism
+        pairs = key_df.repartition(parallelism).crossJoin(F.broadcast(other_df))
         if exclude is not None:
             check_columns(exclude, [self.user_col, self.item_col], "`exclude`")
             pairs = pairs.join(exclude.select(self.user_col, self.item_col), [self.user_col, self.item_col],
