@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zooapi_tests.models.recommendation_data import movielens_sample
+from zooapi_tests.models.recommendation_data import few_shuffle_partitions, movielens_sample
+
+
+@pytest.fixture(autouse=True)
+def _few_partitions(spark):
+    with few_shuffle_partitions(spark):
+        yield
 
 
 def test_negative_samples_are_unseen_items_and_reproducible(spark):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -51,3 +52,20 @@ def movielens_sample(spark):
     return spark.read.text(movielens_sample_path()).select(
         parts[0].cast("int").alias("user"), parts[1].cast("int").alias("item"),
         parts[2].cast("int").alias("rating"), parts[3].cast("long").alias("timestamp"))
+
+
+@contextlib.contextmanager
+def few_shuffle_partitions(spark, n: int = 4):
+    """Joins, windows and aggregations of a few hundred rows in `n` shuffle
+    partitions instead of Spark's 200 (whose per-task cost dominates on a
+    small, busy machine); the setting is restored afterwards."""
+    key = "spark.sql.shuffle.partitions"
+    old = spark.conf.get(key, None)
+    spark.conf.set(key, str(n))
+    try:
+        yield spark
+    finally:
+        if old is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, old)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from zooapi_tests.conftest import LOCAL, _session
-from zooapi_tests.models.recommendation_data import ITEMS, USERS, planted_groups
+from zooapi_tests.models.recommendation_data import ITEMS, USERS, few_shuffle_partitions, planted_groups
+
+
+@pytest.fixture(autouse=True)
+def _few_partitions(spark):
+    with few_shuffle_partitions(spark):
+        yield
 
 
 def small_ncf(class_num: int = 1, seed: int = 0, users: int = USERS, items: int = ITEMS):
@@ -33,7 +39,8 @@ def planted():
     train_df = spark.createDataFrame(train, "user int, item int").cache()
     fit_df = add_negative_samples(train_df, item_count=ITEMS, neg_num=4, seed=1, first_item=1)
     model = small_ncf()
-    history = model.fit(fit_df, label_cols="label", epochs=15, batch_size=64, num_workers=1, seed=0)
+    with few_shuffle_partitions(spark):
+        history = model.fit(fit_df, label_cols="label", epochs=15, batch_size=64, num_workers=1, seed=0)
     return {"spark": spark, "train": train_df, "model": model, "history": history,
             "candidates": spark.createDataFrame(candidates, "user int, item int, label int")}
 

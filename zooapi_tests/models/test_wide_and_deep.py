@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zooapi_tests.models.recommendation_data import few_shuffle_partitions
+
+
+@pytest.fixture
+def spark(spark):
+    """The `local[2]` session with few shuffle partitions."""
+    with few_shuffle_partitions(spark):
+        yield spark
+
 
 def planted_crosses(n: int, seed: int):
     """A user's group (0-3) and an item's genre (0-3); the pair is liked
