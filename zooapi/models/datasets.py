@@ -31,12 +31,10 @@ GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "
 
 
 class MovieLens(NamedTuple):
-    """MovieLens as three DataFrames.
-
-    Attributes:
-        ratings: (user int, item int, rating int 1-5, timestamp long).
-        users: (user int, age int, gender string, occupation string, zip_code string).
-        items: (item int, title string, year int (null when unknown), genres array<string>).
+    """MovieLens as three DataFrames: `ratings` (user int, item int, rating
+    int 1-5, timestamp long), `users` (user int, age int, gender string,
+    occupation string, zip_code string) and `items` (item int, title string,
+    year int, null when unknown, genres array<string>).
     """
 
     ratings: "DataFrame"
