@@ -96,6 +96,6 @@ def movielens_100k(spark) -> MovieLens:
     users = read("user").toDF("user", "age", "gender", "occupation", "zip_code").select(
         F.col("user").cast("int"), F.col("age").cast("int"), "gender", "occupation", "zip_code")
     items = read("item").toDF("item", "title", "year", "genres").select(
-        F.col("item").cast("int"), "title", F.col("year").cast("int"),
+        F.col("item").cast("int"), "title", F.col("year").try_cast("int"),  # one year is "unkonwn"
         F.split(F.coalesce(F.col("genres"), F.lit("unknown")), " ").alias("genres"))
     return MovieLens(ratings, users, items)

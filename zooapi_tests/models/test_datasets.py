@@ -19,6 +19,7 @@ def test_movielens_100k_has_the_published_counts(spark):
                       F.max("rating"), F.min("user"), F.max("item")).first()
     assert tuple(row) == (100000, 943, 1682, 1, 5, 1, 1682)
     assert users.count() == 943 and items.count() == 1682
+    assert items.where("year is null").count() == 2  # the file's "unkonwn" years, read as null
     toy_story = items.where("item = 1").first()
     assert (toy_story.title, toy_story.year, toy_story.genres) == ("Toy Story", 1995,
                                                                    ["Animation", "Children's", "Comedy"])
