@@ -5,8 +5,12 @@ Deterministic image transforms (`zooapi.feature.image`), random augmentation
 (`ImageBytesToMat`), time series windows and anomaly flags
 (`zooapi.feature.timeseries`), a text vocabulary counted by Spark and GloVe
 vectors (`zooapi.feature.text`), and the `Preprocessing` base with which your own
-transforms chain with `*` and save as JSON (`register_preprocessing`). Every
-name here is importable from `zooapi.feature`.
+transforms chain with `*` and save as JSON (`register_preprocessing`).
+Recommender pipelines get negative sampling, crossed hash buckets,
+per-user splits and history sequences on DataFrames
+(`zooapi.feature.recommendation`), and the ranking metrics HR@k and NDCG@k
+(`zooapi.feature.ranking`). Every name here is importable from
+`zooapi.feature`.
 
 Example:
     >>> import numpy as np
@@ -40,6 +44,14 @@ from zooapi.feature.image import (
 )
 from zooapi.feature.image_files import ImageBytesToMat
 from zooapi.feature.preprocessing import ChainedPreprocessing, Preprocessing, register_preprocessing
+from zooapi.feature.ranking import hit_ratio_at_k, ndcg_at_k, ranking_metrics
+from zooapi.feature.recommendation import (
+    add_history_sequence,
+    add_negative_samples,
+    cross_hash_bucket,
+    leave_one_out_split,
+    time_ordered_split,
+)
 from zooapi.feature.text import glove_embeddings, text_vocabulary
 from zooapi.feature.timeseries import (
     detect_anomalies,
@@ -54,6 +66,8 @@ __all__ = [
     "ChainedPreprocessing", "ImageBrightness", "ImageBytesToMat", "ImageCenterCrop", "ImageChannelNormalize",
     "ImageChannelOrder", "ImageContrast", "ImageExpand", "ImageHFlip", "ImageHue", "ImageMatToTensor",
     "ImageRandomCrop", "ImageRandomRotation", "ImageRandomTranslation", "ImageRandomZoom", "ImageResize",
-    "ImageSaturation", "Preprocessing", "detect_anomalies", "glove_embeddings", "register_preprocessing",
-    "series_stats", "split_by_time", "standard_scale", "text_vocabulary", "time_features", "unroll",
+    "ImageSaturation", "Preprocessing", "add_history_sequence", "add_negative_samples", "cross_hash_bucket",
+    "detect_anomalies", "glove_embeddings", "hit_ratio_at_k", "leave_one_out_split", "ndcg_at_k",
+    "ranking_metrics", "register_preprocessing", "series_stats", "split_by_time", "standard_scale",
+    "text_vocabulary", "time_features", "time_ordered_split", "unroll",
 ]

@@ -17,6 +17,12 @@ predict a series' next value, with `zooapi.feature.timeseries`) and
 `TextClassifier` (raw text in, with `zooapi.feature.text`) are the time
 series and text models; `zooapi.models.datasets` loads their data sets.
 
+Recommendation: `NeuralCF` (neural collaborative filtering) and
+`WideAndDeep` (with its `ColumnFeatureInfo`) are `zooapi.keras.Model`s with
+the `Recommender` API (`predict_user_item_pair`, `recommend_for_user`,
+`recommend_for_all_users` in Spark ALS's shape...); `SessionRecommender`
+predicts a session's next item (`recommend_for_session`).
+
 Importing this package is cheap: Keras and Spark ML load on first use of a name.
 
 Example:
@@ -31,10 +37,11 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "AnomalyDetector", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer", "ImageSimilarity",
-    "ObjectDetector", "TextClassifier", "distinct_labels", "multi_hot_labels", "per_class_auc",
-    "read_box_csv", "read_coco_annotations", "read_coco_label_map", "read_pascal_label_map",
-    "read_voc_annotations", "resize_images", "shapes_frame",
+    "AnomalyDetector", "ColumnFeatureInfo", "ImageClassifier", "ImageClassifierModel", "ImageFeaturizer",
+    "ImageSimilarity", "NeuralCF", "ObjectDetector", "Recommender", "SessionRecommender", "TextClassifier",
+    "WideAndDeep", "distinct_labels", "multi_hot_labels", "per_class_auc", "read_box_csv",
+    "read_coco_annotations", "read_coco_label_map", "read_pascal_label_map", "read_voc_annotations",
+    "resize_images", "shapes_frame",
 ]
 
 _WHERE = {
@@ -46,6 +53,11 @@ _WHERE = {
     "ObjectDetector": "zooapi.models.object_detector",
     "distinct_labels": "zooapi.models.multilabel",
     "multi_hot_labels": "zooapi.models.multilabel",
+    "NeuralCF": "zooapi.models.neural_cf",
+    "Recommender": "zooapi.models.recommender",
+    "ColumnFeatureInfo": "zooapi.models.wide_and_deep",
+    "WideAndDeep": "zooapi.models.wide_and_deep",
+    "SessionRecommender": "zooapi.models.session_recommender",
     "per_class_auc": "zooapi.models.multilabel",
     "read_box_csv": "zooapi.models.boxes",
     "read_coco_annotations": "zooapi.models.boxes",

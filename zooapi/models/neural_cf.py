@@ -1,0 +1,120 @@
+"""`NeuralCF`: neural collaborative filtering (He et al., 2017), a
+`zooapi.keras.Model` with the `Recommender` API.
+
+Two branches over user and item embeddings: GMF (the element-wise product of
+two embeddings, matrix factorization's score made learnable) and an MLP over
+the concatenated embeddings; their outputs are concatenated into the last
+layer. One sigmoid unit (`class_num=1`) is implicit feedback (train with
+binary cross-entropy on interactions and sampled negatives); `class_num>1`
+is a softmax over rating classes (explicit feedback: MovieLens' ratings 1-5
+as classes 0-4).
+
+Example:
+    >>> from zooapi.models import NeuralCF
+    >>> ncf = NeuralCF(user_count=10, item_count=20, hidden_layers=(8, 4), user_embed=4, item_embed=4, mf_embed=4)
+    >>> ncf.compile("adam", "binary_crossentropy")
+    >>> ncf.fit(train, label_cols="label", epochs=5, batch_size=256)  # doctest: +SKIP
+    >>> ncf.recommend_for_all_users(10).show(3)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import keras
+
+from zooapi.checks import check_int
+from zooapi.keras.models import Model
+from zooapi.models.recommender import Recommender
+
+__all__ = ["NeuralCF"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_layers(name: str, value: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(value, (int, str)) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                for v in value):
+        raise ValueError(f"Received an invalid value for `{name}`, expected a sequence of positive integers. "
+                         f"Received: {name}={value!r}")
+    return tuple(int(v) for v in value)
+
+
+@keras.saving.register_keras_serializable(package="zooapi")
+class NeuralCF(Recommender, Model):
+    """Neural collaborative filtering over user and item ids.
+
+    Inputs are two integer id columns, `feature_cols=[user_col, item_col]`
+    ("user", "item"). Ids may be 0-based or 1-based (Analytics Zoo's were
+    1-based): the embeddings have `user_count + 1` and `item_count + 1` rows
+    and any id in `[0, user_count]` / `[0, item_count]` is accepted; others
+    are refused with a `ValueError` naming the column and the value.
+
+    Args:
+        user_count: the largest user id (a positive integer).
+        item_count: the largest item id.
+        class_num: 1 for implicit feedback (one sigmoid unit; compile with
+            `binary_crossentropy`), or the number of rating classes
+            (softmax; `sparse_categorical_crossentropy` on labels
+            `0..class_num-1`).
+        user_embed: the MLP branch's user embedding size.
+        item_embed: the MLP branch's item embedding size.
+        hidden_layers: the MLP branch's Dense (ReLU) layer sizes.
+        include_mf: add the GMF branch.
+        mf_embed: the GMF branch's embedding size (both sides).
+        user_col: the user id column (and the first input's name).
+        item_col: the item id column (and the second input's name).
+
+    Returns:
+        An uncompiled `zooapi.keras.Model`; `fit`, `evaluate` and `predict`
+        take DataFrames, and the `Recommender` methods rank pairs.
+
+    Example:
+        >>> ncf = NeuralCF(user_count=943, item_count=1682, class_num=5)
+        >>> ncf.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> ncf.fit(ratings.withColumn("label", F.col("rating") - 1), label_cols="label")  # doctest: +SKIP
+    """
+
+    def __init__(self, user_count: int, item_count: int, class_num: int = 1, user_embed: int = 20,
+                 item_embed: int = 20, hidden_layers: Sequence[int] = (40, 20, 10), include_mf: bool = True,
+                 mf_embed: int = 20, user_col: str = "user", item_col: str = "item", **kwargs):
+        self._config = {"user_count": user_count, "item_count": item_count, "class_num": class_num,
+                        "user_embed": user_embed, "item_embed": item_embed, "hidden_layers": list(hidden_layers),
+                        "include_mf": include_mf, "mf_embed": mf_embed, "user_col": user_col, "item_col": item_col}
+        self.user_count = check_int("user_count", user_count)
+        self.item_count = check_int("item_count", item_count)
+        self.class_num = check_int("class_num", class_num)
+        for name, value in (("user_embed", user_embed), ("item_embed", item_embed), ("mf_embed", mf_embed)):
+            check_int(name, value)
+        hidden = _check_layers("hidden_layers", hidden_layers)
+        if not (isinstance(user_col, str) and isinstance(item_col, str) and user_col != item_col):
+            raise ValueError(f"Received invalid `user_col`/`item_col`, expected two different column names. "
+                             f"Received: user_col={user_col!r}, item_col={item_col!r}")
+        self.user_col, self.item_col = user_col, item_col
+        self.feature_cols = [user_col, item_col]
+        L = keras.layers
+        user = keras.Input((1,), dtype="int32", name=user_col)
+        item = keras.Input((1,), dtype="int32", name=item_col)
+
+        def embedded(ids, rows, size, name):
+            return L.Flatten(name=f"{name}_flat")(L.Embedding(rows, size, name=name)(ids))
+
+        x = L.Concatenate(name="mlp_concat")([embedded(user, self.user_count + 1, user_embed, "mlp_user_embed"),
+                                              embedded(item, self.item_count + 1, item_embed, "mlp_item_embed")])
+        for i, units in enumerate(hidden):
+            x = L.Dense(units, activation="relu", name=f"mlp_dense_{i}")(x)
+        if include_mf:
+            mf = L.Multiply(name="mf_product")([embedded(user, self.user_count + 1, mf_embed, "mf_user_embed"),
+                                               embedded(item, self.item_count + 1, mf_embed, "mf_item_embed")])
+            x = L.Concatenate(name="ncf_concat")([mf, x])
+        if self.class_num == 1:
+            out = L.Dense(1, activation="sigmoid", name="score")(x)
+        else:
+            out = L.Dense(self.class_num, activation="softmax", name="rating_class")(x)
+        kwargs.setdefault("name", "neural_cf")
+        super().__init__([user, item], out, **kwargs)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for `save` / `load_model`)."""
+        return {"name": self.name, **self._config}
