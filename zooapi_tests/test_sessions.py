@@ -17,6 +17,18 @@ from zooapi_tests.conftest import digits_frame, mlp
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_connect_server_after_these_tests():
+    # A local Connect session sets SPARK_REMOTE & co. in os.environ while it
+    # lives: processes started later (the tutorials' kernels) would inherit them.
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and is_connect(active):
+        active.stop()
+
+
 @pytest.fixture
 def digits_df(spark_connect, digits):
     x, y = digits
