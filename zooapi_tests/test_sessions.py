@@ -57,20 +57,6 @@ def test_fit_evaluate_predict_with_two_workers(spark_connect, digits_df, digits)
     np.testing.assert_allclose(np.stack(predicted["prediction"]), expected, atol=1e-5)
 
 
-def test_keras_style_fit_and_predict(spark_connect, digits_df):
-    from zooapi.keras import Sequential
-    import keras
-
-    keras.utils.set_random_seed(2)
-    model = Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                        keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(digits_df, feature_cols="features", label_cols="label", batch_size=64, epochs=3,
-                        num_workers=2, verbose=0)
-    assert history.history["accuracy"][-1] > 0.85
-    assert model.predict(digits_df, feature_cols="features", num_workers=2).count() == 1200
-
-
 def test_pipeline_fits_saves_and_loads_back(spark_connect, digits_df, tmp_path):
     from pyspark.ml import Pipeline, PipelineModel
 
