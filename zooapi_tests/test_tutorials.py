@@ -4,6 +4,7 @@ process as a user's kernel would, and reach their results."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,11 @@ print("RESULT " + json.dumps({name: namespace[name] for name in sys.argv[2:]}))
 
 
 def run_notebook(name: str, *variables: str) -> dict:
+    # A fresh kernel: not a Spark Connect client because this process was one.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "SPARK_API_MODE")}
     done = subprocess.run([sys.executable, "-c", RUNNER, str(TUTORIALS / name), *variables],
-                          capture_output=True, text=True, timeout=800)
+                          capture_output=True, text=True, timeout=800, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
