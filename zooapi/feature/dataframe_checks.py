@@ -1,4 +1,4 @@
-"""Checks of DataFrame arguments shared by the time-series and text helpers:
+"""Checks of DataFrame arguments shared by the feature helpers and the models:
 each error names the argument, the column, what was received and what was
 expected."""
 

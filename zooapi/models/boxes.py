@@ -62,7 +62,7 @@ def check_boxes_column(df: "DataFrame", column: Any, argument: str = "boxes_col"
     naming it, its type and the expected type."""
     from pyspark.sql import types as T
 
-    from zooapi.models.multilabel import check_column
+    from zooapi.feature.dataframe_checks import check_column
 
     dtype = df.schema[check_column(df, column, argument)].dataType
     element = dtype.elementType if isinstance(dtype, T.ArrayType) else None

@@ -154,7 +154,7 @@ class ImageSimilarity:
         from pyspark.sql import types as T
 
         from zooapi.models.images import check_image_column
-        from zooapi.models.multilabel import check_column
+        from zooapi.feature.dataframe_checks import check_column
 
         check_column(df, self.input_col, "input_col")
         if N.EMBEDDING in df.columns:
@@ -178,7 +178,7 @@ class ImageSimilarity:
 
     def _keyed(self, df: "DataFrame", argument: str) -> "DataFrame":
         """`(key, embedding)` of `df`, keyed by `id_col`."""
-        from zooapi.models.multilabel import check_column
+        from zooapi.feature.dataframe_checks import check_column
 
         if self.id_col not in df.columns:
             check_column(df, self.id_col, "id_col")

@@ -131,7 +131,7 @@ def check_image_column(df: "DataFrame", column: Any, argument: str, encoded: boo
     from pyspark.sql import types as T
 
     from zooapi.feed.spark_image import IMAGE_FIELDS
-    from zooapi.models.multilabel import check_column
+    from zooapi.feature.dataframe_checks import check_column
 
     dtype = df.schema[check_column(df, column, argument)].dataType
     if hasattr(dtype, "names") and tuple(dtype.names) == IMAGE_FIELDS:

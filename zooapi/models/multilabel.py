@@ -22,6 +22,8 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
+from zooapi.feature.dataframe_checks import check_column
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
@@ -30,17 +32,6 @@ __all__ = ["distinct_labels", "multi_hot_labels", "per_class_auc"]
 logger = logging.getLogger(__name__)
 
 HANDLE_INVALID = ("error", "skip", "ignore")
-
-
-def check_column(df: "DataFrame", column: Any, argument: str) -> str:
-    """`column` when it names a column of `df`; else a TypeError/ValueError naming `argument`."""
-    if not isinstance(column, str):
-        raise TypeError(f"Received an invalid value for `{argument}`, expected a column name. "
-                        f"Received: {argument}={column!r}")
-    if column not in df.columns:
-        raise ValueError(f"Column '{column}' (`{argument}`) is not in the DataFrame. Its columns are: "
-                         f"{', '.join(df.columns)}.")
-    return column
 
 
 def check_label_column(df: "DataFrame", column: Any, multi_label: bool) -> None:
