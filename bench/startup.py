@@ -7,9 +7,10 @@ split), batch 32, on Spark `local[2]`, and reports in one run:
 - the first `engine.fit` of the session (cold: Spark's Python workers and the
   trainer processes start, TensorFlow imports), then warm 1-epoch fits with
   1 and 2 workers, and 15-epoch fits, each with where its seconds went, from
-  zooapi's own log lines: planning and counting rows on the driver, the
-  barrier job's start, spill and trainer start-up until the chief reports
-  (with the trainer's own phases), the epochs, and the way back;
+  zooapi's own log lines: planning on the driver, the barrier job's start
+  and the spill until the workers have counted their rows, the trainer's
+  start-up until the chief reports (with the trainer's own phases), the
+  epochs, and the way back;
 - `engine.evaluate` and `engine.predict` (written to Spark's no-op sink),
   first and second call.
 
@@ -31,8 +32,8 @@ from lib import spark_session  # noqa: E402
 
 BATCH = 32
 MARKS = (  # (phase ending at the first record that contains the text, text)
-    ("plan and count rows", "Training rows per worker"),
-    ("job start, spill, trainer up", "Training on "),
+    ("plan, job start, spill", "Workers hold"),
+    ("trainer up", "Training on "),
     ("epochs", "Throughput is"),
 )
 

@@ -1,16 +1,16 @@
-"""Every training worker gets an equal share of the rows, whatever the
+"""Dealing rows to training workers in equal shares, whatever the
 DataFrame's partitioning (a Parquet file read as one full and one empty
 split, a filter that empties a partition, a union, a coalesce).
 
-One small Spark job counts the rows of every partition (the partition id and
-a count per group: no row leaves the executors). Partitions that a barrier
-stage can use as they are, and whose sizes are within `TOLERANCE` of each
-other, are kept. Otherwise every row gets a worker number, its index among
-all rows modulo the number of workers (the index is its partition's offset,
-from the counts, plus its position in its partition), and the rows are
-hash-partitioned on a key that Spark's hash sends to exactly that worker: the
-workers' shares then differ by at most one row. Only DataFrame functions are
-used, so this works over Spark Connect too.
+The barrier job counts the rows of every partition before it trains
+(`zooapi.worker.supervisor`); when they are unequal, `rebalance` gives every
+row a worker number, its index among all rows modulo the number of workers
+(the index is its partition's offset, from the counts, plus its position in
+its partition), and hash-partitions the rows on a key that Spark's hash sends
+to exactly that worker: the workers' shares then differ by at most one row.
+Only DataFrame functions are used, so this works over Spark Connect too.
+`count_partition_rows` counts the same way with a Spark job, to inspect a
+DataFrame's layout.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-# Partitions are used as they are when the largest has at most this much
-# more rows than the smallest, relative to the mean share (or one row).
-TOLERANCE = 0.02
 _KEY_COLUMN = "__zooapi_worker_key"
 # monotonically_increasing_id() is the partition id << 33 plus the row's position.
 _POSITION_MASK = (1 << 33) - 1
@@ -57,15 +54,6 @@ def count_partition_rows(data, split_column: str | None = None) -> PartitionRows
         split = row["split"] if split_column is not None else 0
         (counts.validation if split else counts.train)[row["partition"]] = row["count"]
     return counts
-
-
-def is_balanced(rows: list[int], tolerance: float = TOLERANCE) -> bool:
-    """Whether the shares `rows` are within `tolerance` of the mean share
-    of each other (always within one row)."""
-    if not rows or min(rows) == 0:
-        return False
-    spread = max(rows) - min(rows)
-    return spread <= max(1, int(tolerance * sum(rows) / len(rows)))
 
 
 def _mix_k1(k: int) -> int:

@@ -3,13 +3,14 @@ Spark DataFrame (driver side; the tasks run `zooapi.worker.supervisor`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from typing import Sequence
 
 from zooapi.checks import check_compiled, check_int
 from zooapi.context import check_worker_python
-from zooapi.engine.balance import count_partition_rows, is_balanced, rebalance, worker_shares
+from zooapi.engine.balance import PartitionRows, rebalance
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import check_task_slots, run_barrier_job, worker_errors
 from zooapi.engine.plan import check_first_row, feed_columns, plan_features, plan_labels, plan_sample_weights
@@ -18,8 +19,8 @@ from zooapi.engine.server import JobServer
 from zooapi.feed.columns import ColumnSpec
 from zooapi.sessions import default_parallelism, listen_address, ship_model
 from zooapi.worker.sample_weights import check_class_weight
-from zooapi.worker.serialization import load_model_bytes, model_to_blob
-from zooapi.worker.supervisor import SPLIT_COLUMN, WORKER_ROWS, TrainJob, train_partition
+from zooapi.worker.serialization import load_model_state, model_to_blob
+from zooapi.worker.supervisor import SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, TrainJob, train_partition
 
 logger = logging.getLogger(__name__)
 
@@ -46,69 +47,30 @@ def _barrier_ready(data, num_workers: int) -> bool:
     return True
 
 
-def _check_training_rows(total: int, num_workers: int) -> None:
-    if total == 0:
-        raise ValueError("The training DataFrame `df` is empty: it has no rows to train on "
-                         "(check the filters or the path it was read from).")
-    if total < num_workers:
-        raise ValueError(f"num_workers={num_workers} is more than the number of training rows ({total}); "
-                         f"use at most {total} worker(s).")
-
-
 def _training_data(df, columns: list[str], validation_df, num_workers: int):
     """The DataFrame the barrier job reads: the training columns (and the
-    validation rows, marked) in `num_workers` partitions with equal shares of
-    rows (`zooapi.engine.balance`); and the training rows of each worker."""
+    validation rows, marked), in `num_workers` partitions. A DataFrame that a
+    barrier stage can read as it is keeps its partitions; any other is dealt
+    round-robin (`repartition(num_workers)`: shares differ by at most its
+    number of partitions). The job checks the shares before it trains
+    (`TrainJob.check_balance`)."""
     from pyspark.sql import functions as F
 
-    data, split = df.select(*columns), None
+    data = df.select(*columns)
     if validation_df is not None:
         types = {f.name: f.dataType for f in data.schema.fields}
         val = validation_df.select(*[F.col(c).cast(types[c]).alias(c) for c in columns])
-        data, split = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
-            val.withColumn(SPLIT_COLUMN, F.lit(1).cast("byte"))), SPLIT_COLUMN
-    with worker_errors():  # counting runs the upstream stages: an undecodable image fails here
-        counts = count_partition_rows(data, split)
-    _check_training_rows(counts.total, num_workers)
-    if split is None and _barrier_ready(data, num_workers):
-        shares = [counts.train.get(p, 0) for p in range(num_workers)]
-        if is_balanced(shares):
-            logger.info("Training rows per worker: %s (the DataFrame's own partitions)", shares)
-            return data, shares
-    shares = worker_shares(counts.train, num_workers)
-    logger.info("Training rows per worker: %s (dealt evenly from %d partition(s) of %s rows)", shares,
-                len(counts.train), "/".join(str(counts.train[p]) for p in sorted(counts.train)))
-    return rebalance(data, counts, num_workers), shares
+        data = data.withColumn(SPLIT_COLUMN, F.lit(0).cast("byte")).unionByName(
+            val.withColumn(SPLIT_COLUMN, F.lit(1).cast("byte")))
+    if _barrier_ready(data, num_workers):
+        return data
+    return data.repartition(num_workers)
 
 
-def _worker_rows_logger(planned: list[int]):
-    """Logs the rows each worker reports having (the chief sends them once
-    all workers have spilled their partitions)."""
-    def log(msg) -> None:
-        rows = list(msg["rows"])
-        logger.info("Workers hold %s training rows (%s validation rows)", rows, list(msg.get("val_rows", [])))
-        if rows != planned and not is_balanced(rows):
-            # Rows are still dealt in turn within each partition: a share
-            # is off by at most one row per partition that changed.
-            logger.warning("The workers hold %s training rows where %s were counted: the DataFrame gives other "
-                           "partitions each time it is computed (a sampled range partitioning, a random "
-                           "source); `cache()` it for equal shares", rows, planned)
-    return log
-
-
-def _apply_result(model, data: bytes, custom_objects) -> None:
-    """Loads the chief's trained weights and optimizer state into `model`."""
-    trained = load_model_bytes(data, custom_objects, compile=True)
-    model.set_weights(trained.get_weights())
-    if getattr(trained, "optimizer", None) is not None and trained.optimizer.built:
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        ours, theirs = model.optimizer.variables, trained.optimizer.variables
-        if len(ours) == len(theirs):
-            for mine, new in zip(ours, theirs):
-                mine.assign(new)
-        else:
-            logger.warning("optimizer state not restored: %d variables here, %d trained", len(ours), len(theirs))
+def _log_worker_rows(msg) -> None:
+    """Logs the rows each worker holds (the chief sends them once all
+    workers have spilled their partitions)."""
+    logger.info("Workers hold %s training rows (%s validation rows)", list(msg["rows"]), list(msg.get("val_rows", [])))
 
 
 def fit(
@@ -149,19 +111,21 @@ def fit(
     of steps per epoch, `ceil(rows / batch_size)`, cycling through its
     partition in a new order each pass (seeded by `seed`).
 
-    How rows are assigned to workers: before training, one small Spark job
-    counts the rows of every partition of `df` (no row leaves the
-    executors). When `df` has exactly `num_workers` partitions that a
-    barrier stage can read as they are and their sizes are within 2% of each
-    other, worker i trains on partition i. Otherwise (an empty or skewed
-    partition, a Parquet file read as one full and one empty split, a
-    filter, a union, a coalesce, another partition count) the rows are dealt
-    to the workers in turn, in partition order, by one shuffle: every worker
-    gets the same number of rows, give or take one. Validation rows are dealt
-    the same way, apart. The shares are logged ("Training rows per worker").
-    The counting job computes `df` once more; `cache()` a DataFrame that is
-    expensive to compute or that gives other rows each time (a random
-    source).
+    How rows are assigned to workers: when `df` has exactly `num_workers`
+    partitions that a barrier stage can read as they are, worker i takes
+    partition i; any other DataFrame (another partition count, a `coalesce`,
+    a `union`, Spark Connect, where the engine cannot see the plan) is dealt
+    round-robin to the workers by one shuffle (`repartition(num_workers)`).
+    The workers count their rows before they train: when the largest share
+    exceeds the smallest by more than 2% of the mean (an empty or skewed
+    partition: a Parquet file read as one full and one empty split, a
+    filter), the job ends without training and the rows are dealt again,
+    exactly, from those counts (one more shuffle, in partition order): every
+    worker then gets the same number of rows, give or take one. Validation
+    rows travel with the training rows and are dealt the same way. The
+    shares are logged ("Workers hold [...] training rows"). A DataFrame that
+    is expensive to compute or gives other rows each time (a random source)
+    is computed again for that second deal: `cache()` it.
 
     Args:
         model: a compiled Keras 3 model; it holds the trained weights (and
@@ -266,7 +230,7 @@ def fit(
     else:
         retries = check_int("max_retries", max_retries, minimum=0)
     check_task_slots(spark, num_workers)
-    data, shares = _training_data(df, columns, validation_df, num_workers)
+    data = _training_data(df, columns, validation_df, num_workers)
 
     blob = model_to_blob(model)
     user_callbacks = list(callbacks or [])
@@ -282,7 +246,7 @@ def fit(
     start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
     for attempt in range(retries + 1):
         try:
-            rows = _run_training(spark, data, job, start_blob, progress, _worker_rows_logger(shares))
+            rows, data = _run_balanced(spark, data, job, start_blob, progress)
             break
         except (ValueError, TypeError, KeyboardInterrupt):
             raise
@@ -295,7 +259,7 @@ def fit(
                            str(exc).splitlines()[0][:200], where, attempt + 2, retries + 1)
     chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows)), key=lambda t: t[:2])
     progress.check_in_sync(num_workers)
-    _apply_result(model, b"".join(c for _, _, c in chunks), blob.load_custom_objects())
+    load_model_state(model, b"".join(c for _, _, c in chunks))
     diverged = progress.divergence_error()
     if diverged is not None:
         raise diverged
@@ -340,11 +304,28 @@ def _start_point(job: TrainJob, blob, checkpoint_path: str | None, first_epoch: 
     return ModelBlob(data, blob.custom_objects, blob.key), where
 
 
-def _run_training(spark, data, job: TrainJob, blob, progress: Progress, on_worker_rows):
+def _run_balanced(spark, data, job: TrainJob, blob, progress: Progress):
+    """Trains on `data`; when its partitions hold unequal rows (the job's
+    first answer, before any training), deals the rows evenly by the counts
+    the workers reported and trains on that. Returns the chief's rows and
+    the DataFrame trained on (retries reuse it)."""
+    job.check_balance = True
+    rows = _run_training(spark, data, job, blob, progress)
+    if len(rows) == 1 and rows[0]["worker"] == UNBALANCED_WORKER:
+        found = json.loads(rows[0]["chunk"])
+        counts = PartitionRows(train=dict(enumerate(found["rows"])), validation=dict(enumerate(found["val_rows"])))
+        logger.info("Partitions hold %s training rows: dealing them evenly to the %d workers", found["rows"],
+                    job.num_workers)
+        data, job.check_balance = rebalance(data, counts, job.num_workers), False
+        rows = _run_training(spark, data, job, blob, progress)
+    return rows, data
+
+
+def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
     """One attempt: one barrier job over `data`; returns the chief's rows."""
     def on_event(event) -> None:
         if event.message.get("type") == WORKER_ROWS:
-            on_worker_rows(event.message)
+            _log_worker_rows(event.message)
         else:
             progress(event)
 

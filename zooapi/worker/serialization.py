@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import zipfile
 import tempfile
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from pyspark import cloudpickle
+
+logger = logging.getLogger(__name__)
 
 
 def arrays_to_bytes(arrays: list) -> bytes:
@@ -27,6 +30,37 @@ def arrays_from_bytes(data: bytes) -> list:
     """The list `arrays_to_bytes` wrote, in its order."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         return [z[str(i)] for i in range(len(z.files))]
+
+
+def model_state_to_bytes(model) -> bytes:
+    """A trained model's state, which is all the driver's copy of the same
+    model lacks: its weights and its optimizer's variables (iterations
+    included), as `.npz` bytes (keys `weight_i`, `optimizer_i`)."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = optimizer.variables if optimizer is not None and optimizer.built else []
+    buf = io.BytesIO()
+    np.savez(buf, **{f"weight_{i}": np.asarray(w) for i, w in enumerate(model.get_weights())},
+             **{f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    return buf.getvalue()
+
+
+def load_model_state(model, data: bytes) -> None:
+    """Puts the state `model_state_to_bytes` wrote into `model`, a model of
+    the same structure (built and compiled)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        weights = [z[f"weight_{i}"] for i in range(sum(k.startswith("weight_") for k in z.files))]
+        optimizer = [z[f"optimizer_{i}"] for i in range(sum(k.startswith("optimizer_") for k in z.files))]
+    model.set_weights(weights)
+    if not optimizer or getattr(model, "optimizer", None) is None:
+        return
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    ours = model.optimizer.variables
+    if len(ours) != len(optimizer):
+        logger.warning("optimizer state not restored: %d variables here, %d trained", len(ours), len(optimizer))
+        return
+    for variable, value in zip(ours, optimizer):
+        variable.assign(value)
 
 
 @dataclass(frozen=True)

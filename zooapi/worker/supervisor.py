@@ -41,6 +41,12 @@ logger = logging.getLogger(__name__)
 SPLIT_COLUMN = "__zooapi_split"  # 0: training row, 1: validation row
 WORKER_ROWS = "worker_rows"  # the chief's report to the driver: every worker's rows, once spilled
 RESULT_CHUNK = 64 << 20
+# The chief's result row that says the partitions were too unequal to train
+# on: its chunk holds every worker's rows, as JSON, for the driver to deal them.
+UNBALANCED_WORKER = -1
+# Partitions are trained on as they are when the largest has at most this much
+# more rows than the smallest, relative to the mean share (or one row).
+TOLERANCE = 0.02
 
 
 @dataclass
@@ -67,12 +73,24 @@ class TrainJob:
     initial_epoch_step: int = 0
     weights: list[TensorFeed] = field(default_factory=list)  # a per-row loss weight column, or none
     class_weight: dict[int, float] | None = None
+    # Train only when the partitions' rows are within TOLERANCE of each other;
+    # else end the job with the rows per worker (UNBALANCED_WORKER).
+    check_balance: bool = False
 
 
 def worker_batch_sizes(global_batch: int, num_workers: int) -> list[int]:
     """The global batch split as evenly as it goes: sizes differ by at most one."""
     base, rest = divmod(global_batch, num_workers)
     return [base + (1 if i < rest else 0) for i in range(num_workers)]
+
+
+def is_balanced(rows: list[int], tolerance: float = TOLERANCE) -> bool:
+    """Whether the shares `rows` are within `tolerance` of the mean share
+    of each other (always within one row)."""
+    if not rows or min(rows) == 0:
+        return False
+    spread = max(rows) - min(rows)
+    return spread <= max(1, int(tolerance * sum(rows) / len(rows)))
 
 
 def steps_per_epoch(total_rows: int, global_batch: int) -> int:
@@ -172,7 +190,8 @@ def _check_rows(job: TrainJob, rows: list[int]) -> None:
     driver's count (a non-deterministic source)."""
     total = sum(rows)
     if total == 0:
-        raise ValueError("The training DataFrame `df` is empty: it has no rows to train on.")
+        raise ValueError("The training DataFrame `df` is empty: it has no rows to train on "
+                         "(check the filters or the path it was read from).")
     if total < job.num_workers:
         raise ValueError(
             f"num_workers={job.num_workers} is more than the number of training rows "
@@ -202,8 +221,18 @@ def _child_error(folder: Path, code: int, rank: int) -> Exception:
     return TrainerError(f"the training process exited with code {code}; the end of its output:\n{tail}")
 
 
+def _rows_row(peers: list[dict]) -> pa.RecordBatch:
+    """The chief's answer when the partitions are too unequal: every worker's rows."""
+    rows = json.dumps({"rows": [p["rows"] for p in peers], "val_rows": [p["val_rows"] for p in peers]})
+    return pa.RecordBatch.from_arrays(
+        [pa.array([UNBALANCED_WORKER], pa.int32()), pa.array([rows.encode()], pa.binary())], names=["worker", "chunk"])
+
+
 def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The barrier task: spill, agree on a cluster, train in a child, return."""
+    """The barrier task: spill, agree on a cluster, train in a child, return
+    the chief's trained weights (`zooapi.worker.serialization.model_state_to_bytes`)
+    as Arrow rows; or, with `job.check_balance` and unequal partitions, only
+    the workers' rows, without training."""
     from pyspark import BarrierTaskContext
 
     ctx = BarrierTaskContext.get()
@@ -211,15 +240,20 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
     client = DriverClient(job.driver, rank)
     child = _take_trainer()  # it imports TensorFlow while the partition spills
+    handed_over = False
     try:
         rows, val_rows = _spill(job, batches, folder)
         host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
         me = {"host": host, "port": _free_port(), "rows": rows, "val_rows": val_rows}
         peers = [json.loads(p) for p in ctx.allGather(json.dumps(me))]
+        counts = [p["rows"] for p in peers]
+        if job.check_balance and sum(counts) >= job.num_workers and not is_balanced(counts):
+            if rank == 0:
+                yield _rows_row(peers)
+            return
         if rank == 0:
-            client.send({"type": WORKER_ROWS, "rows": [p["rows"] for p in peers],
-                         "val_rows": [p["val_rows"] for p in peers]})
-        _check_rows(job, [p["rows"] for p in peers])
+            client.send({"type": WORKER_ROWS, "rows": counts, "val_rows": [p["val_rows"] for p in peers]})
+        _check_rows(job, counts)
         sizes = worker_batch_sizes(job.batch_size, job.num_workers)
         local = sum(1 for p in peers if p["host"] == host)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -257,13 +291,13 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
             "task": {"type": "worker", "index": rank},
         })} if job.num_workers > 1 else {}))
-        child = _hand_over(child, folder)
+        child, handed_over = _hand_over(child, folder), True
         while child.poll() is None:
             time.sleep(0.05)
         if child.returncode != 0:
             raise _child_error(folder, child.returncode, rank)
         if rank == 0:
-            data = (folder / "result.keras").read_bytes()
+            data = (folder / "result.npz").read_bytes()
             chunks = [data[i:i + RESULT_CHUNK] for i in range(0, len(data), RESULT_CHUNK)] or [b""]
             yield pa.RecordBatch.from_arrays(
                 [pa.array([rank] * len(chunks), pa.int32()), pa.array(chunks, pa.binary())],
@@ -282,9 +316,12 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             pass
         raise
     finally:
-        if child.poll() is None:
+        if not handed_over and child.poll() is None:
+            _STANDBY_TRAINER.append(child)  # never given a job: still a clean standby
+        elif child.poll() is None:
             child.kill()
             child.wait()
         client.close()
         shutil.rmtree(folder, ignore_errors=True)
-    _STANDBY_TRAINER.append(_spawn_trainer())  # warm for this worker's next fit
+    if handed_over:
+        _STANDBY_TRAINER.append(_spawn_trainer())  # warm for this worker's next fit

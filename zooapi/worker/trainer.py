@@ -49,7 +49,7 @@ def train(folder: Path) -> None:
     from zooapi.worker.layer_state import updated_state
     from zooapi.worker.loop import TrainLoop
     from zooapi.worker.sample_weights import class_sample_weights
-    from zooapi.worker.serialization import load_model_bytes
+    from zooapi.worker.serialization import load_model_bytes, model_state_to_bytes
     from zooapi.worker.transforms import apply_preprocessing
 
     rank, chief = cfg["rank"], cfg["rank"] == 0
@@ -103,7 +103,7 @@ def train(folder: Path) -> None:
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
     client.request({"type": "train_end", "weights_sha256": digest.hexdigest()})
     if chief:
-        model.save(folder / "result.keras")
+        (folder / "result.npz").write_bytes(model_state_to_bytes(model))
     client.close()
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from zooapi.engine.balance import (count_partition_rows, first_workers, is_balanced, rebalance,
-                                   spark_hash_long, worker_keys, worker_shares)
+from zooapi.engine.balance import (count_partition_rows, first_workers, rebalance, spark_hash_long, worker_keys,
+                                   worker_shares)
+from zooapi.worker.supervisor import is_balanced
 
 
 def _sizes(df):
