@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from zooapi.engine.server import Event
-from zooapi.worker.serialization import arrays_from_bytes
+from zooapi.worker.serialization import load_model_state
 
 logger = logging.getLogger("zooapi.engine.training")
 _LOG_EVERY = 10.0  # seconds between mid-epoch progress lines
@@ -107,7 +107,7 @@ class Progress:
     def _on_epoch_end(self, msg, event) -> None:
         self._begin_epoch(msg["epoch"])
         if event.payload is not None:
-            self.model.set_weights(arrays_from_bytes(event.payload))
+            load_model_state(self.model, event.payload)
         logs = msg["logs"]
         self.callbacks.on_epoch_end(msg["epoch"], logs)
         if self.train_summary is not None:

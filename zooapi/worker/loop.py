@@ -24,7 +24,7 @@ from zooapi.worker.keras_internals import learning_rate_setting
 from zooapi.worker.layer_state import differing, fingerprints
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.sampling import IndexStream, plan_chunks
-from zooapi.worker.serialization import arrays_to_bytes
+from zooapi.worker.serialization import model_state_to_bytes
 
 
 @dataclass
@@ -108,7 +108,8 @@ class TrainLoop:
                 self.checkpoint(epoch, 0, iteration)
             answer = 0.0
             if self.chief:
-                payload = arrays_to_bytes(self.model.get_weights()) if cfg["sync_weights"] else None
+                # weights only: callbacks on the driver may set the learning rate there
+                payload = model_state_to_bytes(self.model, optimizer=False) if cfg["sync_weights"] else None
                 reply = self.client.request({"type": "epoch_end", "epoch": epoch - 1, "iteration": iteration,
                                              "logs": logs, "seconds": seconds, "samples": done * self.global_b},
                                             payload)

@@ -32,25 +32,22 @@ def arrays_from_bytes(data: bytes) -> list:
         return [z[str(i)] for i in range(len(z.files))]
 
 
-def model_state_to_bytes(model) -> bytes:
-    """A trained model's state, which is all the driver's copy of the same
-    model lacks: its weights and its optimizer's variables (iterations
-    included), as `.npz` bytes (keys `weight_i`, `optimizer_i`)."""
-    optimizer = getattr(model, "optimizer", None)
-    variables = optimizer.variables if optimizer is not None and optimizer.built else []
-    buf = io.BytesIO()
-    np.savez(buf, **{f"weight_{i}": np.asarray(w) for i, w in enumerate(model.get_weights())},
-             **{f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
-    return buf.getvalue()
+def model_state_to_bytes(model, optimizer: bool = True) -> bytes:
+    """A trained model's state, which is all that a copy of the same model
+    lacks: its weights, then (with `optimizer`) its optimizer's variables,
+    iterations included, with `arrays_to_bytes`."""
+    opt = getattr(model, "optimizer", None) if optimizer else None
+    variables = opt.variables if opt is not None and opt.built else []
+    return arrays_to_bytes(model.get_weights() + [v.numpy() for v in variables])
 
 
 def load_model_state(model, data: bytes) -> None:
     """Puts the state `model_state_to_bytes` wrote into `model`, a model of
-    the same structure (built and compiled)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        weights = [z[f"weight_{i}"] for i in range(sum(k.startswith("weight_") for k in z.files))]
-        optimizer = [z[f"optimizer_{i}"] for i in range(sum(k.startswith("optimizer_") for k in z.files))]
-    model.set_weights(weights)
+    the same structure (its optimizer's too, when the state holds it)."""
+    arrays = arrays_from_bytes(data)
+    count = len(model.weights)
+    model.set_weights(arrays[:count])
+    optimizer = arrays[count:]
     if not optimizer or getattr(model, "optimizer", None) is None:
         return
     if not model.optimizer.built:
