@@ -22,7 +22,9 @@ cores are all busy: transfer and compute are both CPU work, so on a machine
 with no more cores than tasks, no overlap beats cores / (noop + direct CPU
 per row).
 
-Run: `python bench/inference.py` (or `--quick` for a smoke run, `--rows N`).
+Run: `python bench/inference.py` (or `--quick` for a smoke run, `--rows N`;
+`--connect` adds the same predict over Spark Connect, a local server in this
+process reading the same rows from a Parquet copy, and its ratio to classic).
 """
 
 from __future__ import annotations
@@ -90,10 +92,31 @@ def batch_udf(path: str, direct: bool):
                              batch_size=SLICE, input_tensor_shapes=[[N_FEATURES]])
 
 
+def connect_predict(spark, df, model, rows: int) -> float:
+    """rows/s of the same predict over Spark Connect: the rows go through a
+    Parquet copy (written by the classic session, read and cached by a local
+    Connect server); best of 3 after a warm-up, as above."""
+    import zooapi
+    from zooapi import engine
+
+    folder = tempfile.mkdtemp(prefix="bench-inference-")
+    df.write.mode("overwrite").parquet(folder)
+    spark.stop()
+    remote = zooapi.init_nncontext("bench-inference-connect", remote="local[2]")
+    data = remote.read.parquet(folder).repartition(2).cache()
+    assert data.count() == rows
+    seconds = best_seconds(lambda: run_noop_sink(engine.predict(model, data, "features")))
+    print(f"{'predict (Spark Connect)':>24}: {rows / seconds:>12,.0f} rows/s  ({seconds:.3f} s)")
+    remote.stop()
+    return rows / seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=None, help="default 200000 (20000 with --quick)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--connect", action="store_true",
+                        help="also predict over Spark Connect (a local server) on the same rows")
     args = parser.parse_args(argv)
     rows = args.rows or (20_000 if args.quick else 200_000)
 
@@ -135,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:>24}: {rate[name]:>12,.0f} rows/s  ({seconds[name]:.3f} s){used}")
     cores = min(spark.sparkContext.defaultParallelism, len(os.sched_getaffinity(0))
                 if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    connect_rate = connect_predict(spark, df, model, rows) if args.connect else None
     spark.stop()
     if {"noop", "direct"} <= cpu.keys():
         # Transfer and compute are both CPU work; on a machine with as many cores
@@ -146,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio predict / predict_batch_udf_direct = {rate['predict'] / rate['predict_batch_udf_direct']:.2f} "
           "(informational: a hand-tuned UDF)")
     print(f"ratio predict / predict_batch_udf = {rate['predict'] / rate['predict_batch_udf']:.2f} (target >= 2)")
+    if connect_rate is not None:
+        print(f"ratio predict Spark Connect / classic = {connect_rate / rate['predict']:.2f} (target >= 0.9)")
     return 0
 
 

@@ -46,6 +46,20 @@ def _connect_session():
     return zooapi.init_nncontext("zooapi-tests-connect", remote=LOCAL)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Runs the tests of each kind of session together (local, then
+    local-cluster, then Spark Connect), each kind in collection order: a
+    switch of kind stops one SparkContext and starts another (executor JVMs,
+    Python workers and their TensorFlow processes), which costs seconds."""
+    def kind(item) -> int:
+        names = getattr(item, "fixturenames", ())
+        if "spark_connect" in names:
+            return 2
+        return 1 if "spark_cluster" in names or "cluster_few_files" in names else 0
+
+    items[:] = sorted(items, key=kind)  # stable: collection order within a kind
+
+
 @pytest.fixture
 def spark():
     """A `local[2]` session (shared by consecutive tests); with

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -67,3 +69,15 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+@contextmanager
+def serving(model, folder: Path, *args: str) -> Iterator[ServerProcess]:
+    """`model` saved in `folder` and served with the CLI's `args`, ready; stopped on exit."""
+    model.save(folder / "digits.keras")
+    process = ServerProcess(str(folder / "digits.keras"), folder / "server.log", *args)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zooapi_tests.conftest import mlp
-from zooapi_tests.serving.server_process import ServerProcess
+from zooapi_tests.serving.server_process import serving
 
 pytestmark = pytest.mark.slow  # one server process for the module: ~15 s to import TensorFlow and warm up
 
@@ -19,15 +19,9 @@ def model():
 
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("server")
-    model.save(folder / "digits.keras")
-    process = ServerProcess(str(folder / "digits.keras"), folder / "server.log", "--max-batch-size", "64",
-                            "--batch-timeout-ms", "2", "--max-body-bytes", "200000")
-    try:
-        process.wait_ready()
+    with serving(model, tmp_path_factory.mktemp("server"), "--max-batch-size", "64",
+                 "--batch-timeout-ms", "2", "--max-body-bytes", "200000") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _post(server, body, **kwargs):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from zooapi_tests.conftest import mlp
-from zooapi_tests.serving.server_process import ServerProcess
+from zooapi_tests.serving.server_process import serving
 
 pytestmark = pytest.mark.slow  # one server process: ~15 s to import TensorFlow and warm up
 
@@ -26,15 +26,9 @@ def model():
 
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("overload")
-    model.save(folder / "digits.keras")
-    process = ServerProcess(str(folder / "digits.keras"), folder / "server.log", "--max-batch-size", "4096",
-                            "--batch-timeout-ms", "2000", "--max-queue", str(MAX_QUEUE))
-    try:
-        process.wait_ready()
+    with serving(model, tmp_path_factory.mktemp("overload"), "--max-batch-size", "4096",
+                 "--batch-timeout-ms", "2000", "--max-queue", str(MAX_QUEUE)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 async def _burst(server, rows: list[np.ndarray]) -> list[httpx.Response]:
