@@ -4,7 +4,8 @@
 `predict` also take a Spark DataFrame (run on the cluster through
 `zooapi.engine`), with helpers to freeze layers and cut new graphs out of a
 model. `Input` and `layers` are Keras' own; `Net.load` reads `.keras`, `.h5`
-and SavedModel files from local or remote paths.
+and SavedModel files from local or remote paths. `LivePlot` (a callback, in
+`zooapi.keras.callbacks`) redraws the training curves in a notebook.
 
 Importing this package is cheap: Keras loads on first use of a name.
 
@@ -24,13 +25,14 @@ from typing import Any
 
 # KERAS_BACKEND is set by the `zooapi` package import, which runs first.
 
-__all__ = ["Input", "Model", "Net", "Sequential", "layers", "predicted_class"]
+__all__ = ["Input", "LivePlot", "Model", "Net", "Sequential", "layers", "predicted_class"]
 
 _WHERE = {
     "Model": ("zooapi.keras.models", "Model"),
     "Sequential": ("zooapi.keras.models", "Sequential"),
     "Net": ("zooapi.keras.net", "Net"),
     "Input": ("keras", "Input"),
+    "LivePlot": ("zooapi.keras.callbacks", "LivePlot"),
     "layers": ("keras", "layers"),
     "predicted_class": ("zooapi.nnframes.functions", "predicted_class"),
 }

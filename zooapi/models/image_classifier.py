@@ -295,7 +295,7 @@ class ImageClassifier:
                   class_names: Sequence[str] | None = None, epochs: int = 5, batch_size: int = 32,
                   num_workers: int | None = None, validation_df: "DataFrame | None" = None,
                   optimizer: Any = "adam", learning_rate: float | None = None, dropout: float = 0.0,
-                  seed: int = 42) -> ImageClassifierModel:
+                  seed: int = 42, train_summary: Any = None, validation_summary: Any = None) -> ImageClassifierModel:
         """Trains `classifier(...)` on `df` with synchronous data-parallel
         training (`NNClassifier`, `num_workers` barrier tasks); `model`
         stays as it was.
@@ -323,6 +323,10 @@ class ImageClassifier:
             learning_rate: default 1e-3 for a name; an instance keeps its own.
             dropout: dropout rate before the head.
             seed: seeds the head's initialisation, dropout and shuffling.
+            train_summary: a `zooapi.optim.TrainSummary` recording Loss,
+                LearningRate and Throughput per iteration (TensorBoard).
+            validation_summary: a `zooapi.optim.ValidationSummary` recording
+                each validation of `validation_df`.
 
         Returns:
             An `ImageClassifierModel` (its `history` is the Keras History).
@@ -368,6 +372,10 @@ class ImageClassifier:
         if learning_rate is not None:
             params["learningRate"] = learning_rate
         params["validationMetrics"] = _metrics(multi_label, num_classes)
+        if train_summary is not None:
+            params["trainSummary"] = train_summary
+        if validation_summary is not None:
+            params["validationSummary"] = validation_summary
         estimator = NNClassifier(model, loss=_loss(multi_label), feature_preprocessing=decode, **params)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         logger.info("Fine-tuning %s: %d classes%s, %d trainable parameters, %d epochs", model.name, num_classes,

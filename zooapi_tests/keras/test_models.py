@@ -30,7 +30,7 @@ def seq(cls=Sequential):
 
 
 def test_public_names():
-    assert zk.__all__ == ["Input", "Model", "Net", "Sequential", "layers", "predicted_class"]
+    assert zk.__all__ == ["Input", "LivePlot", "Model", "Net", "Sequential", "layers", "predicted_class"]
     assert zk.Input is keras.Input and zk.layers is keras.layers
     from zooapi.nnframes import predicted_class
 
