@@ -165,12 +165,43 @@ _ARTIFACT_VALUES: "OrderedDict[str, Any]" = OrderedDict()  # on workers: the las
 _SHIPPED: set[tuple[str, str]] = set()  # on the client: (session, artifact) already added
 
 
-def ship_model(spark, blob):
+# The largest model that travels inside a task's closure (streaming over
+# Spark Connect): well under the Connect server's gRPC message limit (128 MB
+# by default), since the closure travels in the query plan.
+INLINE_MODEL_LIMIT = 64 << 20
+
+
+class InlineModel:
+    """A model's bytes inside the task's closure, with a broadcast's
+    interface. For streaming queries over Spark Connect: their micro-batch
+    jobs run outside the session's artifact scope, so tasks cannot find a
+    session artifact (`SparkFiles.get` looks in the application's folder)."""
+
+    def __init__(self, blob):
+        self.value = blob
+
+    def unpersist(self, blocking: bool = False) -> None:
+        """Nothing to release: the bytes go with each task."""
+
+    destroy = unpersist
+
+
+def ship_model(spark, blob, streaming: bool = False):
     """Makes `blob` (a `ModelBlob`) readable by the session's tasks: returns a
-    broadcast (classic) or a `ShippedModel` (Connect); both have `value`."""
+    broadcast (classic), a `ShippedModel` (Connect) or, for a `streaming`
+    query over Connect, an `InlineModel`; all have `value`."""
     sc = classic_context(spark)
     if sc is not None:
         return sc.broadcast(blob)
+    if streaming:
+        size = len(blob.data) + len(blob.custom_objects)
+        if size > INLINE_MODEL_LIMIT:
+            raise ValueError(
+                f"Received a streaming DataFrame over Spark Connect and a model of {size / 2**20:.0f} MB; expected "
+                f"at most {INLINE_MODEL_LIMIT >> 20} MB: a streaming query's tasks cannot read session artifacts, "
+                "so the model travels in the query plan. Use a classic SparkSession for this stream, or score "
+                "each micro-batch with `foreachBatch` and `zooapi.engine.predict` on the batch DataFrame.")
+        return InlineModel(blob)
     name = f"zooapi-model-{blob.key[:32]}.pkl"
     key = (session_key(spark), name)
     if key not in _SHIPPED:

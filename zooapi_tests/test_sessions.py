@@ -122,3 +122,33 @@ def test_workers_that_cannot_reach_the_client_fail_the_fit_fast(spark_connect, d
         engine.fit(mlp(), digits_df, "features", "label", batch_size=64, epochs=1, num_workers=2, verbose=0)
     # A guard against a hang: 15 s of connect timeout plus the job's start, on a loaded machine.
     assert time.monotonic() - start < 150
+
+
+def test_predict_works_on_a_streaming_dataframe(spark_connect, digits, tmp_path):
+    x, _ = digits
+    model = mlp()
+    source = tmp_path / "in"
+    rows = [(i, row.tolist()) for i, row in enumerate(x[:60])]
+    spark_connect.createDataFrame(rows, "id long, features array<float>").repartition(2).write.parquet(str(source))
+    stream = spark_connect.readStream.schema("id long, features array<float>").parquet(str(source))
+    scored = engine.predict(model, stream, "features")
+    query = scored.writeStream.format("memory").queryName("zooapi_connect_scored").outputMode("append").start()
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    out = spark_connect.table("zooapi_connect_scored").toPandas().sort_values("id")
+    assert len(out) == 60
+    np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(x[:60], verbose=0), atol=1e-5)
+
+
+def test_a_streaming_query_over_connect_carries_the_model_in_its_closure_up_to_a_limit(spark_connect):
+    from zooapi.sessions import INLINE_MODEL_LIMIT, InlineModel, ship_model
+    from zooapi.worker.serialization import ModelBlob
+
+    small = ModelBlob(b"model", b"", "key")
+    assert isinstance(ship_model(spark_connect, small, streaming=True), InlineModel)
+    large = ModelBlob(bytes(INLINE_MODEL_LIMIT + 1), b"", "key")
+    with pytest.raises(ValueError, match=r"Received a streaming DataFrame over Spark Connect and a model of 64 MB; "
+                                         r"expected at most 64 MB"):
+        ship_model(spark_connect, large, streaming=True)

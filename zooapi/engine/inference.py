@@ -19,7 +19,7 @@ from zooapi.engine.jobs import worker_errors
 from zooapi.engine.plan import feed_columns, output_shapes, plan_features, plan_labels
 from zooapi.feed import output_spark_type
 from zooapi.feed.columns import ColumnSpec
-from zooapi.sessions import session_key, ship_model
+from zooapi.sessions import is_connect, session_key, ship_model
 from zooapi.worker import metrics as M
 from zooapi.worker.inference import InferenceJob, evaluate_partition, predict_partition
 from zooapi.worker.serialization import arrays_from_bytes, model_to_blob
@@ -38,10 +38,13 @@ def clear_broadcast_cache() -> None:
         _BROADCAST_CACHE.popitem()[1].unpersist(blocking=False)
 
 
-def model_broadcast(spark, blob):
+def model_broadcast(spark, blob, streaming: bool = False):
     """One broadcast (a session artifact over Spark Connect) per model content
     and Spark application, reused by every `predict` and `evaluate` of the
-    same model (the oldest are unpersisted)."""
+    same model (the oldest are unpersisted). A streaming query over Connect
+    carries the model in its closure (`zooapi.sessions.InlineModel`)."""
+    if streaming and is_connect(spark):
+        return ship_model(spark, blob, streaming=True)
     key = (session_key(spark), blob.key)
     if key in _BROADCAST_CACHE:
         _BROADCAST_CACHE.move_to_end(key)
@@ -64,7 +67,7 @@ def _inference_job(model, df, feature_cols: ColumnSpec, batch_size: int, labels:
         model, df.schema, labels, raw=label_preprocessing is not None)
     blob = model_to_blob(model)
     threads = int(spark.conf.get("spark.task.cpus", "1") or 1)
-    job = InferenceJob(blob.key, model_broadcast(spark, blob), features, batch_size, threads=threads,
+    job = InferenceJob(blob.key, model_broadcast(spark, blob, df.isStreaming), features, batch_size, threads=threads,
                        labels=label_feeds, feature_preprocessing=feature_preprocessing,
                        label_preprocessing=label_preprocessing)
     return job, blob
