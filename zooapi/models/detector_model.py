@@ -136,7 +136,7 @@ class DetectionLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         ops = keras.ops
         c = self.num_classes
-        y_true = ops.reshape(ops.cast(y_true, "float32"), (ops.shape(y_true)[0], -1, 5))
+        y_true = ops.reshape(ops.cast(y_true, "float32"), (ops.shape(y_true)[0], -1, c + 4))  # 5 used, zeros after
         y_pred = ops.reshape(ops.cast(y_pred, "float32"), (ops.shape(y_pred)[0], -1, c + 4))
         label = y_true[..., 4]
         positive = ops.cast(label > 0, "float32")

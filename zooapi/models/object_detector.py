@@ -53,14 +53,17 @@ def _image_sizes(images: pa.StructArray) -> tuple[np.ndarray, np.ndarray, list[s
 
 def _targets(batches: Iterator[pa.RecordBatch], image_col: str, boxes_col: str, anchors: np.ndarray,
              classes: dict[str, int], relative: bool) -> Iterator[pa.RecordBatch]:
+    width = len(classes) + 4
     for batch in batches:
         widths, heights, origins = _image_sizes(batch.column(image_col))
         rows = []
         for boxes, w, h, origin in zip(batch.column(boxes_col).to_pylist(), widths, heights, origins):
             xyxy, labels = check_boxes(boxes or [], int(w), int(h), relative, classes, boxes_col, origin)
-            rows.append(A.match(anchors, xyxy, labels).ravel())
+            # As many values per anchor as the model outputs (classes + 4): the engine feeds a label of the
+            # output's size; the loss reads the 5 that `match` gives and ignores the zeros after them.
+            rows.append(np.pad(A.match(anchors, xyxy, labels), ((0, 0), (0, width - 5))).ravel())
         flat = np.concatenate(rows) if rows else np.zeros(0, np.float32)
-        targets = pa.ListArray.from_arrays(pa.array(np.arange(len(rows) + 1) * anchors.shape[0] * 5, pa.int32()),
+        targets = pa.ListArray.from_arrays(pa.array(np.arange(len(rows) + 1) * anchors.shape[0] * width, pa.int32()),
                                            pa.array(flat, pa.float32()))
         yield pa.RecordBatch.from_arrays([batch.column(image_col), targets], [image_col, _TARGETS])
 
@@ -206,8 +209,9 @@ class ObjectDetector:
 
     def training_frame(self, df: "DataFrame", image_col: str = "image", boxes_col: str = "boxes",
                        relative: bool = False) -> "DataFrame":
-        """`(image_col, targets)`: the images and their anchor targets (5
-        floats per anchor), matched on the workers; what `fit` trains on.
+        """`(image_col, targets)`: the images and their anchor targets
+        (`classes + 4` floats per anchor, the model's output size: the box
+        deltas, the class, zeros), matched on the workers; what `fit` trains on.
 
         Args:
             df: images and boxes.

@@ -115,6 +115,23 @@ def test_augmented_digits_are_found_among_the_top_5_of_their_originals(spark_few
     sim.unpersist()
 
 
+def test_wide_embeddings_are_normalised_once_per_row(spark):
+    import time
+
+    x = clustered(200, dim=4096, centres=5, seed=3)
+    index = frame(spark, x).cache()
+    index.count()
+    sim = ImageSimilarity(None, input_col="emb")
+    start = time.perf_counter()
+    got = np.stack(sim.embed(index).orderBy("id").select("embedding").toPandas().embedding)
+    seconds = time.perf_counter() - start
+    np.testing.assert_allclose(got, unit(x), atol=1e-6)
+    # A 4,096-wide embedding (a ResNet50 or an unpooled feature map is that wide) in a second or two: the
+    # norm is summed once per row, not again for each of the 4,096 elements (that took minutes).
+    assert seconds < 30, seconds
+    index.unpersist()
+
+
 def test_bad_input_is_explained(spark):
     index = frame(spark, clustered(10))
     with pytest.raises(ValueError, match=r"`method`, expected one of exact, lsh. Received: method='kd'"):

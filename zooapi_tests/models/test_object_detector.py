@@ -52,6 +52,20 @@ def test_bad_boxes_and_arguments_are_explained(spark, detector):
         ObjectDetector(["cat"], input_size=100)
 
 
+def test_fit_trains_through_the_engine_and_lowers_the_loss(spark):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    detector = ObjectDetector(SHAPE_LABELS, input_size=SIZE)
+    train = shapes_frame(spark, 64, size=SIZE, seed=1, partitions=2).cache()
+    # The targets have the model's output size per row (the engine refuses any other).
+    targets = detector.training_frame(train).first()[1]
+    assert len(targets) == len(detector.anchors) * (len(SHAPE_LABELS) + 4)
+    losses = detector.fit(train, epochs=3, batch_size=16, num_workers=2, seed=0).history.history["loss"]
+    assert len(losses) == 3 and np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    train.unpersist()
+
+
 def test_detect_on_local_cluster_equals_the_model_in_process(spark_cluster, detector):
     from zooapi.models.object_detector import _decode_one
 
