@@ -38,8 +38,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (N_CLASSES, N_FEATURES, best_run, best_seconds, cached_dataframe, descendant_cpu,  # noqa: E402
-                 make_data, mlp, spark_session)
+from lib import (N_CLASSES, N_FEATURES, best_run, best_seconds, cached_dataframe, connect_copy,  # noqa: E402
+                 descendant_cpu, make_data, mlp, spark_session)
 
 SLICE = 1024
 
@@ -96,15 +96,9 @@ def connect_predict(spark, df, model, rows: int) -> float:
     """rows/s of the same predict over Spark Connect: the rows go through a
     Parquet copy (written by the classic session, read and cached by a local
     Connect server); best of 3 after a warm-up, as above."""
-    import zooapi
     from zooapi import engine
 
-    folder = tempfile.mkdtemp(prefix="bench-inference-")
-    df.write.mode("overwrite").parquet(folder)
-    spark.stop()
-    remote = zooapi.init_nncontext("bench-inference-connect", remote="local[2]")
-    data = remote.read.parquet(folder).repartition(2).cache()
-    assert data.count() == rows
+    remote, data = connect_copy(spark, df, "bench-inference-connect")
     seconds = best_seconds(lambda: run_noop_sink(engine.predict(model, data, "features")))
     print(f"{'predict (Spark Connect)':>24}: {rows / seconds:>12,.0f} rows/s  ({seconds:.3f} s)")
     remote.stop()

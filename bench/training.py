@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import N_FEATURES, cached_dataframe, make_data, mlp, spark_session  # noqa: E402
+from lib import N_FEATURES, cached_dataframe, connect_copy, make_data, mlp, spark_session  # noqa: E402
 
 BATCH = 256
 EPOCH_LINE = re.compile(r"\[Epoch (\d+) \d+/\d+\]\[Iteration \d+\]\[Wall Clock [\d.]+s\] "
@@ -199,16 +199,7 @@ def connect_fits(spark, df, rows: int, epochs: int) -> dict[int, float]:
     """The same fits over Spark Connect: the rows go through a Parquet copy
     (written by the classic session, read and cached by a local Connect
     server), then `engine.fit` with 1 and 2 workers; samples/s end to end."""
-    import tempfile
-
-    import zooapi
-
-    folder = tempfile.mkdtemp(prefix="zooapi-bench-")
-    df.write.mode("overwrite").parquet(folder)
-    spark.stop()
-    remote = zooapi.init_nncontext("bench-training-connect", remote="local[2]")
-    data = remote.read.parquet(folder).repartition(2).cache()
-    assert data.count() == rows
+    remote, data = connect_copy(spark, df, "bench-training-connect")
     start_python_workers(data)
     speeds = {}
     for workers in (1, 2):

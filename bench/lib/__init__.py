@@ -53,6 +53,25 @@ def cached_dataframe(spark, x: np.ndarray, y: np.ndarray):
     return df
 
 
+def connect_copy(spark, df, app: str):
+    """`df`'s rows in a Spark Connect session on a local server started in
+    this process: written to Parquet by the classic `spark` (which is then
+    stopped: one SparkContext per process), read back, cached and counted.
+    Returns the Connect session and the cached DataFrame."""
+    import tempfile
+
+    import zooapi
+
+    rows = df.count()
+    folder = tempfile.mkdtemp(prefix="zooapi-bench-")
+    df.write.mode("overwrite").parquet(folder)
+    spark.stop()
+    remote = zooapi.init_nncontext(app, remote="local[2]")
+    data = remote.read.parquet(folder).repartition(2).cache()
+    assert data.count() == rows
+    return remote, data
+
+
 def mlp(compiled: bool = False):
     """The benchmark model: a 64-256-256-10 MLP (relu, softmax), same initial weights every call."""
     import keras
