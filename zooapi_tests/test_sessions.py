@@ -125,19 +125,11 @@ def test_workers_that_cannot_reach_the_client_fail_the_fit_fast(spark_connect, d
 
 
 def test_predict_works_on_a_streaming_dataframe(spark_connect, digits, tmp_path):
+    from zooapi_tests.engine.test_inference import scored_stream
+
     x, _ = digits
     model = mlp()
-    source = tmp_path / "in"
-    rows = [(i, row.tolist()) for i, row in enumerate(x[:60])]
-    spark_connect.createDataFrame(rows, "id long, features array<float>").repartition(2).write.parquet(str(source))
-    stream = spark_connect.readStream.schema("id long, features array<float>").parquet(str(source))
-    scored = engine.predict(model, stream, "features")
-    query = scored.writeStream.format("memory").queryName("zooapi_connect_scored").outputMode("append").start()
-    try:
-        query.processAllAvailable()
-    finally:
-        query.stop()
-    out = spark_connect.table("zooapi_connect_scored").toPandas().sort_values("id")
+    out = scored_stream(spark_connect, model, x[:60], tmp_path / "in", "zooapi_connect_scored")
     assert len(out) == 60
     np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(x[:60], verbose=0), atol=1e-5)
 

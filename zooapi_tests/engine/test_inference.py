@@ -84,19 +84,24 @@ def test_predict_on_an_empty_frame_gives_an_empty_frame(spark, digits):
     assert engine.predict(model, df, "features").count() == 0
 
 
-def test_predict_works_on_a_streaming_dataframe(spark, digits, tmp_path):
-    x, _ = digits
-    model = mlp()
-    source = tmp_path / "in"
-    numbered_frame(spark, x[:100]).write.parquet(str(source))
-    stream = spark.readStream.schema("id long, features array<float>").parquet(str(source))
+def scored_stream(spark, model, x, folder, query_name: str):
+    """`engine.predict` on a stream of `x`'s rows (id, features) read from
+    Parquet files in `folder`, written to a memory sink: its rows by id."""
+    numbered_frame(spark, x).write.parquet(str(folder))
+    stream = spark.readStream.schema("id long, features array<float>").parquet(str(folder))
     scored = engine.predict(model, stream, "features")
-    query = scored.writeStream.format("memory").queryName("zooapi_scored").outputMode("append").start()
+    query = scored.writeStream.format("memory").queryName(query_name).outputMode("append").start()
     try:
         query.processAllAvailable()
     finally:
         query.stop()
-    out = spark.table("zooapi_scored").toPandas().sort_values("id")
+    return spark.table(query_name).toPandas().sort_values("id")
+
+
+def test_predict_works_on_a_streaming_dataframe(spark, digits, tmp_path):
+    x, _ = digits
+    model = mlp()
+    out = scored_stream(spark, model, x[:100], tmp_path / "in", "zooapi_scored")
     assert len(out) == 100
     np.testing.assert_allclose(np.stack(out.prediction.values), model.predict(x[:100], verbose=0), atol=1e-5)
 
