@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio {label} / compute limit end-to-end = {e2e_limit:.2f}{' (target >= 0.8)' if one else ''}")
         print(f"ratio {label} steady-state / compute limit = {steady_limit:.2f}{' (target >= 0.95)' if one else ''}")
         if workers in connect:
-            print(f"ratio {label} Spark Connect / classic end-to-end = {connect[workers] / e2e:.2f} (target >= 0.9)")
+            print(f"ratio {label} Spark Connect / classic end-to-end = {connect[workers] / classic_e2e[workers]:.2f} (target >= 0.9)")
     return 0
 
 
