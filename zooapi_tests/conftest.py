@@ -126,7 +126,7 @@ def _quiet_py4j():
 
 def descendants(root: int) -> set[int]:
     """Processes started (directly or not) by `root`: the executors and Python
-    workers of a Spark session this test process runs, and their trainers."""
+    workers of a Spark session this test process runs."""
     import os
 
     parents = {}
@@ -145,15 +145,23 @@ def descendants(root: int) -> set[int]:
 
 def busy_trainers(rank: int | None = None) -> list[int]:
     """This test process's trainer processes at work on a job (their output
-    goes to a job folder); idle standby trainers do not count."""
+    goes to a job folder); waiting standby trainers do not count. A trainer
+    is this process's when its executor's Python daemon (its anchor, on its
+    command line) is: the Python worker that started it may have ended."""
     import os
 
     tag = "zooapi-train-" if rank is None else f"zooapi-train-{rank}-"
+    mine = descendants(os.getpid())
     pids = []
-    for pid in descendants(os.getpid()):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if tag in os.readlink(f"/proc/{pid}/fd/1"):
-                pids.append(pid)
+            if tag not in os.readlink(f"/proc/{pid}/fd/1"):
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
         except OSError:
             continue
+        anchor = int(args[args.index(b"--standby") + 2]) if b"--standby" in args else None
+        if int(pid) in mine or anchor in mine:
+            pids.append(int(pid))
     return pids

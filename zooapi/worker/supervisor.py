@@ -1,27 +1,23 @@
 """What one barrier task of a training job does.
 
 The task spills its partition to local files, agrees on the cluster with the
-other tasks (`BarrierTaskContext.allGather`), runs TensorFlow in a fresh
-child process (TF's collectives can be configured once per process, and
-Spark reuses its Python workers), waits for it, and yields the chief's
+other tasks (`BarrierTaskContext.allGather`), runs TensorFlow in a trainer
+process of its own (TF's collectives can be configured once per process, and
+Spark reuses its Python workers; `zooapi.worker.standby` starts it ahead of
+time), waits for it, and yields the chief's
 trained model as Arrow rows. Any failure is reported to the driver first, so
 the driver fails the job at once instead of waiting for Spark's retries.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +29,7 @@ from pyspark import cloudpickle
 from zooapi.feed.codecs import decode_feed
 from zooapi.feed.columns import TensorFeed
 from zooapi.feed.spill import SpillWriter
+from zooapi.worker import standby
 from zooapi.worker.devices import task_gpus
 from zooapi.worker.protocol import DriverClient
 
@@ -127,63 +124,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    # The child must not outlive a killed Spark task (PR_SET_PDEATHSIG = 1).
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-# A trainer process that has imported TensorFlow and waits for a job folder
-# on its stdin: at most one per Python worker, so the next fit on this worker
-# skips TF's start-up. It dies with the worker (PR_SET_PDEATHSIG).
-_STANDBY_TRAINER: list[subprocess.Popen] = []
-
-
-def _spawn_trainer() -> subprocess.Popen:
-    from zooapi.quiet import quiet_environment
-
-    env = quiet_environment(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
-    env.pop("TF_CONFIG", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "zooapi.worker.trainer", "--standby"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=env, preexec_fn=_die_with_parent,
-    )
-
-
-def _take_trainer() -> subprocess.Popen:
-    """The standby trainer when it is alive, else a new one."""
-    while _STANDBY_TRAINER:
-        proc = _STANDBY_TRAINER.pop()
-        if proc.poll() is None:
-            return proc
-    return _spawn_trainer()
-
-
-def _hand_over(trainer: subprocess.Popen, folder: Path) -> subprocess.Popen:
-    """Gives the job folder to the trainer (a fresh one if it died meanwhile)."""
-    for attempt in range(2):
-        try:
-            trainer.stdin.write(f"{folder}\n".encode())
-            trainer.stdin.close()
-            return trainer
-        except (BrokenPipeError, OSError):
-            if attempt:
-                raise
-            trainer = _spawn_trainer()
-    return trainer
-
-
-def clear_standby_trainer() -> None:
-    """Stops this worker's standby trainer, if any."""
-    while _STANDBY_TRAINER:
-        proc = _STANDBY_TRAINER.pop()
-        proc.kill()
-        proc.wait()
-
-
 def _check_rows(job: TrainJob, rows: list[int]) -> None:
     """Every worker needs rows. The driver has dealt the rows evenly, so this
     fails only when the DataFrame gave other rows to training than to the
@@ -206,7 +146,7 @@ def _check_rows(job: TrainJob, rows: list[int]) -> None:
         )
 
 
-def _child_error(folder: Path, code: int, rank: int) -> Exception:
+def _trainer_error(folder: Path, code: int | None) -> Exception:
     error_file = folder / "error.json"
     if error_file.exists():
         err = json.loads(error_file.read_text())
@@ -218,7 +158,8 @@ def _child_error(folder: Path, code: int, rank: int) -> Exception:
         return TrainerError(f"{err['type']}: {err['message']}\n--- trainer traceback ---\n{err['traceback']}")
     log = folder / "child.log"
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-    return TrainerError(f"the training process exited with code {code}; the end of its output:\n{tail}")
+    ended = "ended without an exit code (killed?)" if code is None else f"exited with code {code}"
+    return TrainerError(f"the training process {ended}; the end of its output:\n{tail}")
 
 
 def _rows_row(peers: list[dict]) -> pa.RecordBatch:
@@ -239,8 +180,10 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     rank = ctx.partitionId()
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
     client = DriverClient(job.driver, rank)
-    child = _take_trainer()  # it imports TensorFlow while the partition spills
-    handed_over = False
+    pool = standby.pool_folder()
+    if not standby.waiting(pool):
+        standby.spawn(pool)  # it imports TensorFlow while the partition spills
+    trainer = None
     try:
         rows, val_rows = _spill(job, batches, folder)
         host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
@@ -291,11 +234,14 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
             "task": {"type": "worker", "index": rank},
         })} if job.num_workers > 1 else {}))
-        child, handed_over = _hand_over(child, folder), True
-        while child.poll() is None:
-            time.sleep(0.05)
-        if child.returncode != 0:
-            raise _child_error(folder, child.returncode, rank)
+        trainer = standby.take(pool, folder)
+        if trainer is None:
+            raise _trainer_error(folder, None)
+        if len(standby.waiting(pool)) < local:
+            standby.spawn(pool)  # imports TensorFlow while this job trains, for the next fit here
+        code = trainer.wait()
+        if code != 0:
+            raise _trainer_error(folder, code)
         if rank == 0:
             data = (folder / "result.npz").read_bytes()
             chunks = [data[i:i + RESULT_CHUNK] for i in range(0, len(data), RESULT_CHUNK)] or [b""]
@@ -316,12 +262,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             pass
         raise
     finally:
-        if not handed_over and child.poll() is None:
-            _STANDBY_TRAINER.append(child)  # never given a job: still a clean standby
-        elif child.poll() is None:
-            child.kill()
-            child.wait()
+        if trainer is not None:
+            trainer.kill()
         client.close()
         shutil.rmtree(folder, ignore_errors=True)
-    if handed_over:
-        _STANDBY_TRAINER.append(_spawn_trainer())  # warm for this worker's next fit

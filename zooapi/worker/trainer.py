@@ -1,4 +1,5 @@
-"""The training process a supervisor starts: `python -m zooapi.worker.trainer FOLDER`.
+"""The training process: `python -m zooapi.worker.trainer FOLDER`, or a
+standby that a supervisor hands a job folder (`zooapi.worker.standby`).
 
 It runs one worker of a synchronous data-parallel job: a custom `tf.function`
 step under `MultiWorkerMirroredStrategy` (Keras 3's `fit` does not run under
@@ -22,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 
-def train(folder: Path) -> None:
+def train(folder: Path, import_wait: float = 0.0) -> None:
+    """Trains the job in `folder`; `import_wait`: the seconds the job waited
+    for this process to import TensorFlow (reported with the start-up phases)."""
     cfg = json.loads((folder / "config.json").read_text())
     clock = {"start": time.perf_counter()}
     import tensorflow as tf
@@ -98,7 +101,8 @@ def train(folder: Path) -> None:
                      "iteration": int(model.optimizer.iterations.numpy()),
                      "batch_spec": {name: [[list(np.shape(a)[1:]), np.asarray(a).dtype.str]
                                            for a in tf.nest.flatten(part)] for name, part in (("x", x0), ("y", y0))},
-                     "startup_seconds": {name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}})
+                     "startup_seconds": {"tensorflow_import": round(import_wait, 3), **{
+                         name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}}})
     TrainLoop(cfg, strategy, model, fns, train_data, val_data, split, metrics, client, control).run()
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
     client.request({"type": "train_end", "weights_sha256": digest.hexdigest()})
@@ -230,30 +234,85 @@ class StepFunctions:
         return self.strategy.gather(per_replica, axis=0).numpy()
 
 
-def _wait_for_job() -> Path | None:
-    """Standby: import TensorFlow now, then read the job folder from stdin
-    and send this process's output to the folder's log."""
+def _anchor_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _read_line(conn) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+def _end_with_supervisor(conn) -> None:
+    """Ends this process when the supervisor's connection closes (its task
+    was killed): it sends nothing after the job, so any read returning is EOF."""
+    conn.recv(1)
+    os._exit(3)
+
+
+def standby(listener_fd: int, anchor_pid: int, path: Path) -> int:
+    """Imports TensorFlow, waits on the pool socket `listener_fd` (at `path`
+    until claimed; see `zooapi.worker.standby`) while the process
+    `anchor_pid` (the executor's Python daemon) lives, then trains the job a
+    supervisor sends."""
+    import socket
+    import threading
+
+    listener = socket.socket(fileno=listener_fd)
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    line = sys.stdin.readline().strip()
+    listener.settimeout(1.0)
+    while True:
+        try:
+            conn, _ = listener.accept()
+            break
+        except TimeoutError:
+            if not _anchor_alive(anchor_pid):
+                path.unlink(missing_ok=True)
+                try:
+                    path.parent.rmdir()  # the executor's pool, when this was its last trainer
+                except OSError:
+                    pass
+                return 0
+    accepted = time.time()
+    listener.close()
+    conn.settimeout(None)
+    line = _read_line(conn)
     if not line:
-        return None
-    folder = Path(line)
+        return 0
+    job = json.loads(line)
+    import_wait = max(0.0, accepted - job["sent_at"])
+    folder = Path(job["folder"])
+    sys.path.extend(p for p in job["sys_path"] if p not in sys.path)
     log = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.environ.update(json.loads((folder / "env.json").read_text()))
-    return folder
+    conn.sendall(f"{os.getpid()}\n".encode())
+    threading.Thread(target=_end_with_supervisor, args=(conn,), daemon=True).start()
+    code = run(folder, import_wait)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.sendall(f"{code}\n".encode())
+    return code
 
 
-def main(argv: list[str]) -> int:
-    """`trainer FOLDER` trains at once; `trainer --standby` waits for a folder on stdin."""
-    folder = _wait_for_job() if argv[1] == "--standby" else Path(argv[1])
-    if folder is None:
-        return 0
+def run(folder: Path, import_wait: float = 0.0) -> int:
+    """Trains the job in `folder`; a failure is written to `error.json`."""
     try:
-        train(folder)
+        train(folder, import_wait)
     except BaseException as exc:
         (folder / "error.json").write_text(json.dumps({
             "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(),
@@ -261,6 +320,13 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`trainer FOLDER` trains at once; `trainer --standby FD PID PATH` waits for a job (`standby`)."""
+    if argv[1] == "--standby":
+        return standby(int(argv[2]), int(argv[3]), Path(argv[4]))
+    return run(Path(argv[1]))
 
 
 if __name__ == "__main__":
