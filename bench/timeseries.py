@@ -72,13 +72,12 @@ def detector_errors(spark, values: np.ndarray, length: int, epochs: int, train_e
                     timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """AnomalyDetector's absolute error for every point after the first window."""
     import keras
-    from pyspark.sql import functions as F
 
     from zooapi.feature.timeseries import split_by_time, unroll
     from zooapi.models import AnomalyDetector
 
     df = spark.createDataFrame([(t, float(v)) for t, v in enumerate(values)], "t long, value double")
-    windows = unroll(df, "value", length, order_col="t").withColumn("features", F.flatten("features")).cache()
+    windows = unroll(df, "value", length, order_col="t").cache()
     train = windows if train_end is None else split_by_time(windows, "t", at=train_end)[0]
     train = train.cache()
     rows = train.count()

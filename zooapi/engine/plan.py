@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from zooapi.feed.columns import TensorFeed, plan_groups
+from zooapi.feed.columns import TensorFeed, array_depth, plan_groups
 from zooapi.feed.columns import ColumnSpec, check_binding
 
 
@@ -123,7 +123,13 @@ def check_first_row(df, feeds: list[TensorFeed]) -> None:
         checked[group.columns[0]] = (feed, int(np.prod(feed.shape, dtype=np.int64)))
     if not checked:
         return
-    first = df.select(*[F.size(name).alias(name) for name in checked]).limit(1).collect()
+    def values_per_row(name):
+        column = F.col(name)
+        for _ in range(array_depth(df.schema[name].dataType) - 1):
+            column = F.flatten(column)  # nested arrays: the values of all levels
+        return F.size(column).alias(name)
+
+    first = df.select(*[values_per_row(name) for name in checked]).limit(1).collect()
     for name, (feed, want) in checked.items():
         have = first[0][name] if first else None
         if have is not None and have >= 0 and have != want:

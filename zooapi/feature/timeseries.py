@@ -10,10 +10,8 @@ Spark sorts and buffers a series with spilling to disk, so a series need
 not fit in a worker's memory.
 
 Example:
-    >>> from pyspark.sql import functions as F  # doctest: +SKIP
     >>> from zooapi.feature.timeseries import unroll, detect_anomalies  # doctest: +SKIP
     >>> windows = unroll(df, "value", unroll_length=24, order_col="time")  # doctest: +SKIP
-    >>> windows = windows.withColumn("features", F.flatten("features"))  # the feed takes flat arrays  # doctest: +SKIP
     >>> scored = model.predict(windows, feature_cols="features")  # doctest: +SKIP
     >>> detect_anomalies(scored, "label", "prediction", anomaly_fraction=0.01).where("is_anomaly").show()  # doctest: +SKIP
 """
@@ -131,9 +129,9 @@ def unroll(df: "DataFrame", feature_cols: str | Sequence[str], unroll_length: in
     collected: one small Spark job checks the series first (lengths,
     duplicated timestamps, nulls), then the windows are a lazy DataFrame.
 
-    zooapi's feed takes flat numeric arrays: to train on the windows, flatten
-    them (`F.flatten("features")`); a model input of shape
-    `(unroll_length, len(feature_cols))` gets them back in that shape.
+    The windows feed a model input of shape `(unroll_length,
+    len(feature_cols))` as they are (zooapi's feed takes nested arrays of
+    fixed lengths).
 
     Args:
         df: the time series, one row per time step (and series).

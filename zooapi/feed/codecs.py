@@ -34,8 +34,9 @@ def _check_no_nulls(column: str, arr: pa.Array, offset: int) -> None:
         )
 
 
-def _fixed_length_values(column: str, arr: pa.Array, offset: int, what: str) -> tuple[np.ndarray, int]:
-    """The flat values of a list array whose rows all have the same length."""
+def _fixed_length_values(column: str, arr: pa.Array, offset: int, what: str, numbers: bool = True):
+    """The flat values of a list array whose rows all have the same length,
+    and that length; as NumPy (`numbers`, checked for nulls) or as Arrow."""
     lengths = pc.list_value_length(arr)
     d = lengths[0].as_py() if len(arr) else 0
     if len(arr) and (pc.min(lengths).as_py() != d or pc.max(lengths).as_py() != d):
@@ -46,6 +47,8 @@ def _fixed_length_values(column: str, arr: pa.Array, offset: int, what: str) -> 
             "length in every row."
         )
     values = arr.flatten()
+    if not numbers:
+        return values, d
     if values.null_count:
         row = _first(pc.is_null(values)) // max(d, 1)
         raise ValueError(
@@ -55,9 +58,42 @@ def _fixed_length_values(column: str, arr: pa.Array, offset: int, what: str) -> 
     return values.to_numpy(zero_copy_only=False), d
 
 
+def _is_list(arrow_type) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+
+
 def _decode_array(column: str, arr: pa.Array, offset: int) -> np.ndarray:
-    values, d = _fixed_length_values(column, arr, offset, "values")
-    return values.reshape(len(arr), d)
+    """`array<numeric>` as `(n, d)`; nested arrays (`array<array<numeric>>`,
+    ...) as `(n, d1, d2, ...)`, every level of a fixed length."""
+    n, dims, values = len(arr), [], arr
+    while _is_list(values.type):
+        per_row = int(np.prod(dims, dtype=np.int64))  # arrays of this level in one row
+        if dims and values.null_count:
+            row = _first(pc.is_null(values)) // max(per_row, 1)
+            raise ValueError(
+                f"Column '{column}' has a null inner array at row {offset + row} of its partition; "
+                "expected arrays of numbers only.")
+        if not dims:
+            flat, d = _fixed_length_values(column, values, offset, "values", numbers=False)
+        else:
+            lengths = pc.list_value_length(values)
+            d = lengths[0].as_py() if len(values) else 0
+            if len(values) and (pc.min(lengths).as_py() != d or pc.max(lengths).as_py() != d):
+                position = _first(pc.not_equal(lengths, d))
+                raise ValueError(
+                    f"Column '{column}' is ragged: row {offset + position // max(per_row, 1)} of its partition "
+                    f"holds an inner array of {lengths[position].as_py()} value(s) at nesting level {len(dims)}, "
+                    f"where row {offset}'s first inner array has {d}; expected the same length at every level.")
+            flat = values.flatten()
+        dims.append(d)
+        values = flat
+    if values.null_count:
+        row = _first(pc.is_null(values)) // max(int(np.prod(dims, dtype=np.int64)), 1)
+        raise ValueError(
+            f"Column '{column}' has a null element at row {offset + row} of its "
+            "partition; expected numbers only."
+        )
+    return values.to_numpy(zero_copy_only=False).reshape(n, *dims)
 
 
 def _decode_vector(column: str, arr: pa.StructArray, offset: int) -> np.ndarray:

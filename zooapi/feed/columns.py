@@ -8,6 +8,7 @@ Spark type:
 | -------- | -------------------------------------------- | -------------- |
 | `scalar` | any numeric or boolean type                  | one value      |
 | `array`  | `array<numeric>` of a fixed length            | `(d,)`         |
+|          | nested: `array<array<numeric>>`, ...           | `(d1, d2, ...)`|
 | `vector` | `pyspark.ml.linalg.VectorUDT`, dense or sparse | `(d,)`         |
 | `image`  | Spark's image struct (`ImageSchema`)          | `(h, w, c)`    |
 | `binary` | `binary`                                     | `bytes` object |
@@ -68,7 +69,7 @@ def column_kind(name: str, dtype) -> str:
     if isinstance(dtype, (T.NumericType, T.BooleanType)):
         return "scalar"
     if isinstance(dtype, T.ArrayType) and isinstance(
-        dtype.elementType, (T.NumericType, T.BooleanType)
+        _innermost(dtype), (T.NumericType, T.BooleanType)
     ):
         return "array"
     if isinstance(dtype, T.UserDefinedType) and dtype.simpleString() == "vector":
@@ -81,9 +82,28 @@ def column_kind(name: str, dtype) -> str:
         return "string"
     raise TypeError(
         f"Column '{name}' has type {dtype.simpleString()}, which cannot feed a "
-        "tensor. Expected a numeric type, array<numeric>, an ML Vector, Spark's "
+        "tensor. Expected a numeric type, array<numeric> (or nested arrays of numbers), an ML Vector, Spark's "
         "image struct, binary or string."
     )
+
+
+def _innermost(dtype):
+    """The element type of (nested) arrays."""
+    from pyspark.sql import types as T
+
+    while isinstance(dtype, T.ArrayType):
+        dtype = dtype.elementType
+    return dtype
+
+
+def array_depth(dtype) -> int:
+    """How many array levels a Spark type has: 0 for a number, 2 for `array<array<float>>`."""
+    from pyspark.sql import types as T
+
+    depth = 0
+    while isinstance(dtype, T.ArrayType):
+        dtype, depth = dtype.elementType, depth + 1
+    return depth
 
 
 def normalize_spec(spec: ColumnSpec | None, n_tensors: int, role: str) -> list[list[str]]:

@@ -118,6 +118,11 @@ def test_schema_errors_are_raised_before_any_job(spark, digits):
     with pytest.raises(ValueError, match=r"Column 'features' holds 64 value\(s\) in its first row; the model "
                                          r"input it feeds expects 32 \(shape \(32,\) per row\)"):
         engine.fit(mlp(inputs=32), df, "features", "label", batch_size=4, num_workers=2, verbose=0)
+    images = spark.createDataFrame([(img.tolist(), int(t)) for img, t in zip(x[:10].reshape(-1, 8, 8), y[:10])],
+                                   "pixels array<array<double>>, label long")
+    with pytest.raises(ValueError, match=r"Column 'pixels' holds 64 value\(s\) in its first row; the model "
+                                         r"input it feeds expects 32"):  # all levels of the nested arrays
+        engine.fit(mlp(inputs=32), images, "pixels", "label", batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="Received an invalid value for `batch_size`"):
         engine.fit(mlp(), df, "features", "label", batch_size=0, verbose=0)
     with pytest.raises(ValueError, match=r"batch_size=1 for num_workers=2"):

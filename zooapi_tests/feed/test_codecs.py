@@ -45,6 +45,37 @@ def test_a_sliced_batch_decodes_only_its_rows():
     np.testing.assert_array_equal(decode_group(batch, group(("x", "array"))), [[1, 1], [2, 2]])
 
 
+def test_nested_fixed_length_arrays_keep_their_shape_and_a_sliced_batch_its_rows():
+    windows = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)  # 4 rows of 3 steps x 2 features
+    arr = pa.array(windows.tolist(), pa.list_(pa.list_(pa.float32())))
+    out = decode_group(pa.record_batch({"x": arr}).slice(1, 2), group(("x", "array")))
+    assert out.shape == (2, 3, 2) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, windows[1:3])
+    # Also into an input of another shape with the same number of values, and beside a scalar.
+    np.testing.assert_array_equal(decode_group(pa.record_batch({"x": arr}), group(("x", "array")), shape=(6,)),
+                                  windows.reshape(4, 6))
+    both = decode_group(pa.record_batch({"x": arr, "s": [1.0, 2.0, 3.0, 4.0]}), group(("x", "array"), ("s", "scalar")))
+    np.testing.assert_array_equal(both[:, -1], [1, 2, 3, 4])
+    three = pa.array([[[[1, 2]], [[3, 4]]]], pa.list_(pa.list_(pa.list_(pa.int64()))))
+    assert decode_group(pa.record_batch({"x": three}), group(("x", "array"))).shape == (1, 2, 1, 2)
+
+
+def test_nested_arrays_that_are_ragged_or_hold_nulls_name_the_column_and_row():
+    def decode(rows):
+        batch = pa.record_batch({"w": pa.array(rows, pa.list_(pa.list_(pa.float64())))})
+        return decode_group(batch, group(("w", "array")), offset=50)
+
+    with pytest.raises(ValueError, match=r"Column 'w' is ragged: row 51 of its partition holds an inner array of 3 "
+                                         r"value\(s\) at nesting level 1, where row 50's first inner array has 2"):
+        decode([[[1, 2], [3, 4]], [[1, 2], [3, 4, 5]]])
+    with pytest.raises(ValueError, match=r"Column 'w' is ragged: row 51 of its partition has 1 values, row 50 has 2"):
+        decode([[[1, 2], [3, 4]], [[1, 2]]])
+    with pytest.raises(ValueError, match=r"Column 'w' has a null inner array at row 51 of its partition"):
+        decode([[[1, 2], [3, 4]], [[1, 2], None]])
+    with pytest.raises(ValueError, match=r"Column 'w' has a null element at row 51 of its partition"):
+        decode([[[1, 2], [3, 4]], [[1, 2], [3, None]]])
+
+
 def test_dense_and_sparse_vectors_decode_to_the_same_dense_rows():
     arr = vector_array([
         {"type": 1, "size": None, "indices": None, "values": [1.0, 0.0, 3.0]},

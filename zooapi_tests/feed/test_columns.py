@@ -21,6 +21,14 @@ def test_kinds_are_read_off_spark_types():
     assert [g.kinds for g in groups] == [("scalar", "scalar", "array"), ("vector",), ("string",)]
 
 
+def test_nested_numeric_arrays_are_arrays_and_nested_strings_are_refused():
+    schema = T.StructType([T.StructField("w", T.ArrayType(T.ArrayType(T.DoubleType()))),
+                           T.StructField("t", T.ArrayType(T.ArrayType(T.StringType())))])
+    assert plan_groups(schema, "w", 1, "feature")[0].kinds == ("array",)
+    with pytest.raises(TypeError, match=r"Column 't' has type array<array<string>>, which cannot feed a tensor"):
+        plan_groups(schema, "t", 1, "feature")
+
+
 def test_a_flat_list_feeds_one_input_and_one_entry_per_input_otherwise():
     assert normalize_spec(["a", "b"], 1, "feature") == [["a", "b"]]
     assert normalize_spec(["a", "b"], 2, "feature") == [["a"], ["b"]]

@@ -44,10 +44,8 @@ def test_the_model_is_stacked_lstms_with_dropout_and_checks_its_arguments():
 @pytest.mark.slow
 def test_trained_detector_finds_the_planted_spikes_dropouts_and_level_shifts(spark):
     values, _, events = make_anomaly_series(length=800, period=24, anomalies=6, seed=0)
-    windows = unroll(series_frame(spark, values), "value", LENGTH, order_col="t", series_col="series")
-    from pyspark.sql import functions as F
-
-    windows = windows.withColumn("features", F.flatten("features")).cache()
+    # unroll's windows (array<array<double>>, LENGTH steps of 1 value) feed the (LENGTH, 1) input as they are.
+    windows = unroll(series_frame(spark, values), "value", LENGTH, order_col="t", series_col="series").cache()
     keras.utils.set_random_seed(0)
     model = AnomalyDetector((LENGTH, 1), hidden_layers=(16,), dropouts=(0.0,))
     model.compile(keras.optimizers.Adam(0.01), "mse")
