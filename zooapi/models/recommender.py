@@ -176,7 +176,7 @@ class Recommender:
             scored = scored.withColumns({"prediction": s, "probability": s, "rating": s.cast("float")})
         else:
             best = F.array_max(s)
-            expected = F.aggregate(F.transform(s, lambda p, i: p * i), F.lit(0.0).cast("float"),
+            expected = F.aggregate(F.transform(s, lambda p, i: p * i), F.lit(0.0),  # p * i is a double
                                    lambda acc, v: acc + v)
             scored = scored.withColumns({"prediction": (F.array_position(s, best) - 1).cast("double"),
                                          "probability": best.cast("double"), "rating": expected.cast("float")})

@@ -151,6 +151,20 @@ def test_neural_cf_saves_and_loads_with_keras(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
+def test_a_rating_model_ranks_items_by_its_expected_rating(spark):
+    # Classes 0-4 (ratings 1-5): the ranking score is the expected class, sum(p_i * i).
+    model = small_ncf(class_num=5, seed=3)
+    recs = model.recommend_for_all_users(3, users=[1, 2], items=list(range(1, 21))).collect()
+    users, items = np.meshgrid([1, 2], np.arange(1, 21), indexing="ij")
+    probs = model.predict([users.reshape(-1, 1), items.reshape(-1, 1)], verbose=0)
+    expected = (probs * np.arange(5)).sum(axis=1).reshape(2, 20)
+    assert sorted(row.user for row in recs) == [1, 2]
+    for row in recs:
+        best = sorted(range(20), key=lambda i: (-expected[row.user - 1, i], i))[:3]
+        assert [r.item for r in row.recommendations] == [i + 1 for i in best]
+        np.testing.assert_allclose([r.rating for r in row.recommendations], expected[row.user - 1, best], atol=1e-5)
+
+
 # -- bad input ------------------------------------------------------------
 
 

@@ -10,9 +10,7 @@ import pytest
 
 from zooapi_tests.models.recommendation_data import movielens_sample
 
-pytestmark = [pytest.mark.slow, pytest.mark.skip(
-    reason="not yet seen passing: its 2-worker fit ran past pytest's 900 s timeout on a machine at load 27 "
-           "(issue 16's deadline); run it on a quiet machine and drop this mark")]
+pytestmark = pytest.mark.slow
 
 
 def test_neural_cf_trains_on_two_executors_and_ranks_there(spark_cluster):
