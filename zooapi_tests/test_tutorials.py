@@ -137,8 +137,6 @@ def test_serving_tutorial_serves_quantizes_and_scores_a_stream():
     assert result["scored_rows"] == 80 and result["stream_accuracy"] >= 0.85, result
 
 
-@pytest.mark.skip(reason="not yet run to the end: written at issue 16's deadline on a machine too loaded to run it; "
-                         "run it once and drop this mark")
 def test_recommendation_tutorial_ranks_movielens_better_than_popularity():
     import importlib.util
 
@@ -146,8 +144,9 @@ def test_recommendation_tutorial_ranks_movielens_better_than_popularity():
         pytest.skip("MovieLens-100k comes from the recbole wheel: pip install --no-deps recbole (./dev does it)")
     result = run_notebook("03_recommendation.ipynb", "ncf_hr", "als_hr", "popularity_hr", "top10_rows",
                           "pipeline_rows")
-    # Popularity reaches HR@10 ~0.4 on this protocol; 3 short epochs of NCF
-    # are well above it (the benchmark's longer run: see the README).
+    # Popularity reaches HR@10 ~0.3 on this protocol; 2 short epochs of NCF
+    # are well above it (one run: NCF 0.522, ALS 0.600, popularity 0.314; at
+    # 3 epochs NCF 0.541; the benchmark's longer run: see the README).
     assert result["ncf_hr"] >= result["popularity_hr"] + 0.05, result
     assert result["als_hr"] > result["popularity_hr"], result
     assert result["top10_rows"] == 30, result
