@@ -169,7 +169,11 @@ def take(pool: Path, folder: Path) -> Trainer | None:
     the second one ended too."""
     for _ in range(2):
         trainer = claim(pool)
-        trainer.hand_over(folder)
+        try:
+            trainer.hand_over(folder)
+        except OSError:  # it ended after our connection was queued: the send finds it gone
+            trainer.close()
+            continue
         if trainer.started():
             return trainer
         trainer.close()
