@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from zooapi.feed.columns import TensorFeed, array_depth, plan_groups
+from zooapi.feed.columns import TensorFeed, array_levels, plan_groups
 from zooapi.feed.columns import ColumnSpec, check_binding
 
 
@@ -123,9 +123,10 @@ def check_first_row(df, feeds: list[TensorFeed]) -> None:
         checked[group.columns[0]] = (feed, int(np.prod(feed.shape, dtype=np.int64)))
     if not checked:
         return
+
     def values_per_row(name):
         column = F.col(name)
-        for _ in range(array_depth(df.schema[name].dataType) - 1):
+        for _ in range(array_levels(df.schema[name].dataType)[0] - 1):
             column = F.flatten(column)  # nested arrays: the values of all levels
         return F.size(column).alias(name)
 

@@ -34,30 +34,6 @@ def _check_no_nulls(column: str, arr: pa.Array, offset: int) -> None:
         )
 
 
-def _fixed_length_values(column: str, arr: pa.Array, offset: int, what: str, numbers: bool = True):
-    """The flat values of a list array whose rows all have the same length,
-    and that length; as NumPy (`numbers`, checked for nulls) or as Arrow."""
-    lengths = pc.list_value_length(arr)
-    d = lengths[0].as_py() if len(arr) else 0
-    if len(arr) and (pc.min(lengths).as_py() != d or pc.max(lengths).as_py() != d):
-        row = _first(pc.not_equal(lengths, d))
-        raise ValueError(
-            f"Column '{column}' is ragged: row {offset + row} of its partition has "
-            f"{lengths[row].as_py()} {what}, row {offset} has {d}; expected the same "
-            "length in every row."
-        )
-    values = arr.flatten()
-    if not numbers:
-        return values, d
-    if values.null_count:
-        row = _first(pc.is_null(values)) // max(d, 1)
-        raise ValueError(
-            f"Column '{column}' has a null element at row {offset + row} of its "
-            "partition; expected numbers only."
-        )
-    return values.to_numpy(zero_copy_only=False), d
-
-
 def _is_list(arrow_type) -> bool:
     return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
 
@@ -67,26 +43,27 @@ def _decode_array(column: str, arr: pa.Array, offset: int) -> np.ndarray:
     ...) as `(n, d1, d2, ...)`, every level of a fixed length."""
     n, dims, values = len(arr), [], arr
     while _is_list(values.type):
-        per_row = int(np.prod(dims, dtype=np.int64))  # arrays of this level in one row
+        per_row = max(int(np.prod(dims, dtype=np.int64)), 1)  # arrays of this level in one row
         if dims and values.null_count:
-            row = _first(pc.is_null(values)) // max(per_row, 1)
+            row = _first(pc.is_null(values)) // per_row
             raise ValueError(
                 f"Column '{column}' has a null inner array at row {offset + row} of its partition; "
                 "expected arrays of numbers only.")
-        if not dims:
-            flat, d = _fixed_length_values(column, values, offset, "values", numbers=False)
-        else:
-            lengths = pc.list_value_length(values)
-            d = lengths[0].as_py() if len(values) else 0
-            if len(values) and (pc.min(lengths).as_py() != d or pc.max(lengths).as_py() != d):
-                position = _first(pc.not_equal(lengths, d))
+        lengths = pc.list_value_length(values)
+        d = lengths[0].as_py() if len(values) else 0
+        if len(values) and (pc.min(lengths).as_py() != d or pc.max(lengths).as_py() != d):
+            position = _first(pc.not_equal(lengths, d))
+            row, have = offset + position // per_row, lengths[position].as_py()
+            if not dims:
                 raise ValueError(
-                    f"Column '{column}' is ragged: row {offset + position // max(per_row, 1)} of its partition "
-                    f"holds an inner array of {lengths[position].as_py()} value(s) at nesting level {len(dims)}, "
-                    f"where row {offset}'s first inner array has {d}; expected the same length at every level.")
-            flat = values.flatten()
+                    f"Column '{column}' is ragged: row {row} of its partition has {have} values, row {offset} "
+                    f"has {d}; expected the same length in every row.")
+            raise ValueError(
+                f"Column '{column}' is ragged: row {row} of its partition holds an inner array of {have} "
+                f"value(s) at nesting level {len(dims)}, where row {offset}'s first inner array has {d}; "
+                "expected the same length at every level.")
         dims.append(d)
-        values = flat
+        values = values.flatten()
     if values.null_count:
         row = _first(pc.is_null(values)) // max(int(np.prod(dims, dtype=np.int64)), 1)
         raise ValueError(
@@ -102,8 +79,7 @@ def _decode_vector(column: str, arr: pa.StructArray, offset: int) -> np.ndarray:
     values = arr.field("values")
     dense = kind == 1
     if dense.all():
-        flat, d = _fixed_length_values(column, values, offset, "values")
-        return flat.reshape(n, d)
+        return _decode_array(column, values, offset)
     sizes = np.where(dense, pc.list_value_length(values).to_numpy(zero_copy_only=False),
                      arr.field("size").fill_null(0).to_numpy(zero_copy_only=False))
     d = int(sizes[0]) if n else 0

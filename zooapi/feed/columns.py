@@ -69,7 +69,7 @@ def column_kind(name: str, dtype) -> str:
     if isinstance(dtype, (T.NumericType, T.BooleanType)):
         return "scalar"
     if isinstance(dtype, T.ArrayType) and isinstance(
-        _innermost(dtype), (T.NumericType, T.BooleanType)
+        array_levels(dtype)[1], (T.NumericType, T.BooleanType)
     ):
         return "array"
     if isinstance(dtype, T.UserDefinedType) and dtype.simpleString() == "vector":
@@ -87,23 +87,15 @@ def column_kind(name: str, dtype) -> str:
     )
 
 
-def _innermost(dtype):
-    """The element type of (nested) arrays."""
-    from pyspark.sql import types as T
-
-    while isinstance(dtype, T.ArrayType):
-        dtype = dtype.elementType
-    return dtype
-
-
-def array_depth(dtype) -> int:
-    """How many array levels a Spark type has: 0 for a number, 2 for `array<array<float>>`."""
+def array_levels(dtype) -> tuple[int, object]:
+    """How many array levels a Spark type has and the type inside them:
+    `(2, FloatType())` for `array<array<float>>`, `(0, dtype)` for a non-array."""
     from pyspark.sql import types as T
 
     depth = 0
     while isinstance(dtype, T.ArrayType):
         dtype, depth = dtype.elementType, depth + 1
-    return depth
+    return depth, dtype
 
 
 def normalize_spec(spec: ColumnSpec | None, n_tensors: int, role: str) -> list[list[str]]:

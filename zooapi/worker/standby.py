@@ -60,6 +60,12 @@ def waiting(pool: Path) -> list[Path]:
     return [path for _, path in sorted(entries)]
 
 
+def top_up(pool: Path, count: int) -> None:
+    """Starts one more trainer in `pool` when fewer than `count` wait there."""
+    if len(waiting(pool)) < count:
+        spawn(pool)
+
+
 def spawn(pool: Path, anchor: int | None = None) -> Path:
     """Starts a trainer that imports TensorFlow and waits in `pool` while
     the process `anchor` lives (default: this worker's parent, the

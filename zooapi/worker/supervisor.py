@@ -181,8 +181,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
     client = DriverClient(job.driver, rank)
     pool = standby.pool_folder()
-    if not standby.waiting(pool):
-        standby.spawn(pool)  # it imports TensorFlow while the partition spills
+    standby.top_up(pool, 1)  # a trainer that imports TensorFlow while the partition spills
     trainer = None
     try:
         rows, val_rows = _spill(job, batches, folder)
@@ -237,8 +236,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         trainer = standby.take(pool, folder)
         if trainer is None:
             raise _trainer_error(folder, None)
-        if len(standby.waiting(pool)) < local:
-            standby.spawn(pool)  # imports TensorFlow while this job trains, for the next fit here
+        standby.top_up(pool, local)  # imports TensorFlow while this job trains, for the next fit here
         code = trainer.wait()
         if code != 0:
             raise _trainer_error(folder, code)
