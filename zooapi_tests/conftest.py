@@ -161,7 +161,7 @@ def busy_trainers(rank: int | None = None) -> list[int]:
                 args = f.read().split(b"\0")
         except OSError:
             continue
-        anchor = int(args[args.index(b"--standby") + 2]) if b"--standby" in args else None
+        anchor = int(args[args.index(b"--zygote") + 2]) if b"--zygote" in args else None
         if int(pid) in mine or anchor in mine:
             pids.append(int(pid))
     return pids

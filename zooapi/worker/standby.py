@@ -2,19 +2,27 @@
 of one Spark executor.
 
 Importing TensorFlow takes seconds (9 s on the 2-core machine of the
-README's figures), longer than a small fit trains. So the trainer of the
-next job is started before it is needed and waits, TensorFlow imported, on
-a Unix socket in a pool folder that every Python worker of the executor
-finds. The pool is the executor's, not one Python worker's: Spark gives a
-task whichever idle Python worker it has (the one idle longest) and stops
-all idle ones after a minute without tasks, so a trainer kept by one worker
-would mostly miss the next fit.
+README's figures), longer than a small fit trains, and every job needs a
+fresh process (collectives are configured when TensorFlow starts). So each
+executor has a zygote: a process that imported TensorFlow, Keras and the
+trainer's modules once, ran no TensorFlow op, and forks a trainer for each
+job in a fraction of a second. The pool is the executor's, not one Python
+worker's: Spark gives a task whichever idle Python worker it has (the one
+idle longest) and stops all idle ones after a minute without tasks, so a
+process kept by one worker would mostly miss the next fit.
 
-A supervisor claims a waiting trainer by renaming its socket (atomic: one
-claimant wins), connects and sends the job folder; the trainer answers its
-pid once it has accepted, trains, and answers its exit code. Waiting
-trainers end with the executor's Python daemon; a working trainer ends when
-its supervisor's connection closes, so nothing outlives a killed task.
+A forked trainer waits on a Unix socket in the pool folder. A supervisor
+claims it by renaming its socket (atomic: one claimant wins), connects and
+sends the job folder; the trainer answers its pid once it has accepted,
+trains, and answers its exit code. The zygote and waiting trainers end with
+the executor's Python daemon; a working trainer ends when its supervisor's
+connection closes, so nothing outlives a killed task.
+
+A trainer that has run a job has initialised TensorFlow, so it can no longer
+configure collectives for a job of several workers; but it can run another
+one-worker job with the same threads at once, without any start-up. After a
+one-worker job that succeeded it waits in the pool again as `reusable-<key>`
+(`reuse_key`), one per key and pool; one-worker jobs claim it first.
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ import uuid
 from pathlib import Path
 
 _READY = "ready-"
-# Started trainer processes, kept to be reaped (no zombies while this worker lives).
-_SPAWNED_TRAINERS: list[subprocess.Popen] = []
+_REUSABLE = "reusable-"
+_ZYGOTE = "zygote"
+# Started zygotes, kept to be reaped (no zombie while this worker lives).
+_STARTED_ZYGOTES: list[subprocess.Popen] = []
 
 
 def pool_folder() -> Path:
@@ -49,10 +59,21 @@ def pool_folder() -> Path:
     return folder
 
 
-def waiting(pool: Path) -> list[Path]:
-    """The pool's unclaimed trainers' sockets, oldest (most likely ready) first."""
+def reuse_key(config: dict) -> str | None:
+    """Which trainers that ran a job can run the job of `config` (the
+    trainer's `config.json`): None for a job of several workers (collectives
+    are set up when TensorFlow starts) or one with GPUs (so are the visible
+    devices); else the intra-op threads, fixed once TensorFlow runs."""
+    if config["num_workers"] != 1 or config.get("gpus"):
+        return None
+    return f"t{config['threads']}"
+
+
+def waiting(pool: Path, prefix: str = _READY) -> list[Path]:
+    """The pool's unclaimed trainers' sockets whose names start with
+    `prefix` (default: fresh trainers), oldest (most likely ready) first."""
     entries = []
-    for path in pool.glob(f"{_READY}*"):
+    for path in pool.glob(f"{prefix}*"):
         try:
             entries.append((path.stat().st_mtime, path))
         except FileNotFoundError:  # claimed meanwhile
@@ -60,53 +81,104 @@ def waiting(pool: Path) -> list[Path]:
     return [path for _, path in sorted(entries)]
 
 
-def top_up(pool: Path, count: int) -> None:
-    """Starts one more trainer in `pool` when fewer than `count` wait there."""
-    if len(waiting(pool)) < count:
-        spawn(pool)
+def _listen(pool: Path, name: str) -> socket.socket:
+    """A listening socket at `pool`/.`name`, hidden until renamed."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(pool / f".{name}"))
+    listener.listen(16)
+    return listener
 
 
-def spawn(pool: Path, anchor: int | None = None) -> Path:
-    """Starts a trainer that imports TensorFlow and waits in `pool` while
-    the process `anchor` lives (default: this worker's parent, the
-    executor's Python daemon); returns its socket."""
+def offer_again(pool: Path, key: str) -> tuple[socket.socket, Path] | None:
+    """For a trainer that ran a job: a socket to wait on in `pool` as a
+    reusable trainer for `key`, and its path; None when one already waits
+    there (this one should end)."""
+    if waiting(pool, f"{_REUSABLE}{key}-"):
+        return None
+    name = f"{key}-{uuid.uuid4().hex[:16]}"
+    listener = _listen(pool, name)
+    path = pool / f"{_REUSABLE}{name}"
+    os.rename(pool / f".{name}", path)
+    return listener, path
+
+
+def start_zygote(pool: Path, anchor: int | None = None) -> None:
+    """Starts the zygote of `pool` unless one is there: a process that
+    imports TensorFlow once, then forks trainers (`spawn`) while the process
+    `anchor` lives (default: this worker's parent, the executor's Python
+    daemon). Its socket listens at once, so a request made while it still
+    imports waits for it."""
     from zooapi.quiet import quiet_environment
 
-    for proc in list(_SPAWNED_TRAINERS):
+    for proc in list(_STARTED_ZYGOTES):
         if proc.poll() is not None:
-            _SPAWNED_TRAINERS.remove(proc)
-    name = uuid.uuid4().hex[:16]
-    ready = pool / f"{_READY}{name}"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            _STARTED_ZYGOTES.remove(proc)
+    path = pool / _ZYGOTE
+    if path.exists():
+        return
+    name = f"{_ZYGOTE}-{uuid.uuid4().hex[:16]}"
+    listener = _listen(pool, name)
     try:
-        listener.bind(str(pool / f".{name}"))
-        listener.listen(1)
+        try:
+            os.link(pool / f".{name}", path)  # fails when another task started one first
+        except FileExistsError:
+            return
         env = quiet_environment(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
         env.pop("TF_CONFIG", None)
-        _SPAWNED_TRAINERS.append(subprocess.Popen(
-            [sys.executable, "-m", "zooapi.worker.trainer", "--standby", str(listener.fileno()),
-             str(anchor or os.getppid()),
-             str(ready)],
+        _STARTED_ZYGOTES.append(subprocess.Popen(
+            [sys.executable, "-m", "zooapi.worker.trainer", "--zygote", str(listener.fileno()),
+             str(anchor or os.getppid()), str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, pass_fds=(listener.fileno(),), start_new_session=True,
         ))
-        os.rename(pool / f".{name}", ready)  # listening before anyone can see it
-        return ready
     finally:
         listener.close()
+        (pool / f".{name}").unlink(missing_ok=True)
+
+
+def spawn(pool: Path, anchor: int | None = None) -> Path:
+    """A new trainer waiting in `pool`, forked by the pool's zygote (started
+    first when there is none, with `anchor` as in `start_zygote`); returns
+    its socket."""
+    for _ in range(2):
+        start_zygote(pool, anchor)
+        name = uuid.uuid4().hex[:16]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            try:
+                conn.connect(str(pool / _ZYGOTE))
+                conn.sendall(f"{name}\n".encode())
+                answered = conn.makefile("rb").readline().strip() == b"ok"
+            except OSError:  # the zygote ended (killed): its socket is left behind
+                answered = False
+        if answered:
+            return pool / f"{_READY}{name}"
+        (pool / _ZYGOTE).unlink(missing_ok=True)
+    raise RuntimeError(f"Could not start a trainer process in {pool}: its zygote ended twice "
+                       "(out of memory?).")
+
+
+def become_trainer(pool: Path, name: str) -> tuple[socket.socket, Path]:
+    """In a process the zygote just forked: the socket to wait on as the
+    fresh trainer `name` of `pool`, and its path."""
+    listener = _listen(pool, name)
+    path = pool / f"{_READY}{name}"
+    os.rename(pool / f".{name}", path)  # listening before anyone can see it
+    return listener, path
 
 
 class Trainer:
     """A claimed trainer: hand it a job, wait for its exit code."""
 
-    def __init__(self, conn: socket.socket):
+    def __init__(self, conn: socket.socket, claimed_at: float):
         self._conn = conn
+        self._claimed_at = claimed_at
         self._reply = b""
         self.pid: int | None = None
+        self.exit_code: int | None = None
 
     def hand_over(self, folder: Path) -> None:
         """Sends the job folder (and this worker's `sys.path`, for the job's own modules)."""
-        line = json.dumps({"folder": str(folder), "sys_path": [p for p in sys.path if p], "sent_at": time.time()})
+        line = json.dumps({"folder": str(folder), "sys_path": [p for p in sys.path if p], "claimed_at": self._claimed_at})
         self._conn.sendall(line.encode() + b"\n")
 
     def _line(self) -> str | None:
@@ -133,7 +205,15 @@ class Trainer:
     def wait(self) -> int | None:
         """The trainer's exit code; None when it died without one (killed)."""
         line = self._line()
-        return None if line is None else int(line)
+        self.exit_code = None if line is None else int(line)
+        return self.exit_code
+
+    def release(self) -> None:
+        """Lets the trainer go: one that answered its exit code ends or waits
+        for another job by itself; any other is killed."""
+        if self.exit_code is None:
+            self.kill()
+        self.close()
 
     def kill(self) -> None:
         """Ends the trainer now (closing the connection ends it too, a moment later)."""
@@ -148,10 +228,13 @@ class Trainer:
         self._conn.close()
 
 
-def claim(pool: Path) -> Trainer:
-    """A waiting trainer of `pool`, or a new one when none is left."""
+def claim(pool: Path, key: str | None = None) -> Trainer:
+    """A waiting trainer of `pool` (a reusable one for `key` first), or a
+    new one when none is left."""
+    claimed_at = time.time()
     while True:
-        candidates = waiting(pool) or [spawn(pool)]
+        reusable = waiting(pool, f"{_REUSABLE}{key}-") if key else []
+        candidates = reusable + waiting(pool) or [spawn(pool)]
         for path in candidates:
             mine = path.with_name(f"claimed-{path.name}")
             try:
@@ -166,15 +249,16 @@ def claim(pool: Path) -> Trainer:
                 continue
             finally:
                 mine.unlink(missing_ok=True)
-            return Trainer(conn)
+            return Trainer(conn, claimed_at)
 
 
-def take(pool: Path, folder: Path) -> Trainer | None:
+def take(pool: Path, folder: Path, key: str | None = None) -> Trainer | None:
     """A trainer of `pool` that has taken the job in `folder` (TensorFlow
-    imported); one that ends before taking it is replaced once. None when
-    the second one ended too."""
+    imported), a reusable one for `key` (`reuse_key`) when one waits; one
+    that ends before taking it is replaced once. None when the second one
+    ended too."""
     for _ in range(2):
-        trainer = claim(pool)
+        trainer = claim(pool, key)
         try:
             trainer.hand_over(folder)
         except OSError:  # it ended after our connection was queued: the send finds it gone

@@ -181,7 +181,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
     client = DriverClient(job.driver, rank)
     pool = standby.pool_folder()
-    standby.top_up(pool, 1)  # a trainer that imports TensorFlow while the partition spills
+    standby.start_zygote(pool)  # imports TensorFlow while the partition spills (once per executor)
     trainer = None
     try:
         rows, val_rows = _spill(job, batches, folder)
@@ -233,10 +233,9 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
             "task": {"type": "worker", "index": rank},
         })} if job.num_workers > 1 else {}))
-        trainer = standby.take(pool, folder)
+        trainer = standby.take(pool, folder, standby.reuse_key(config))
         if trainer is None:
             raise _trainer_error(folder, None)
-        standby.top_up(pool, local)  # imports TensorFlow while this job trains, for the next fit here
         code = trainer.wait()
         if code != 0:
             raise _trainer_error(folder, code)
@@ -261,6 +260,6 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         raise
     finally:
         if trainer is not None:
-            trainer.kill()
+            trainer.release()
         client.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,5 +1,6 @@
 """The training process: `python -m zooapi.worker.trainer FOLDER`, or a
-standby that a supervisor hands a job folder (`zooapi.worker.standby`).
+trainer forked by the executor's zygote that a supervisor hands a job
+folder (`zooapi.worker.standby`).
 
 It runs one worker of a synchronous data-parallel job: a custom `tf.function`
 step under `MultiWorkerMirroredStrategy` (Keras 3's `fit` does not run under
@@ -254,59 +255,149 @@ def _read_line(conn) -> bytes:
     return data
 
 
-def _end_with_supervisor(conn) -> None:
-    """Ends this process when the supervisor's connection closes (its task
-    was killed): it sends nothing after the job, so any read returning is EOF."""
+def _end_with_supervisor(conn, done) -> None:
+    """Ends this process when the supervisor's connection closes before the
+    job is `done` (its task was killed): it sends nothing after the job, so
+    any read returning is EOF."""
     conn.recv(1)
-    os._exit(3)
+    if not done.is_set():
+        os._exit(3)
 
 
-def standby(listener_fd: int, anchor_pid: int, path: Path) -> int:
-    """Imports TensorFlow, waits on the pool socket `listener_fd` (at `path`
-    until claimed; see `zooapi.worker.standby`) while the process
-    `anchor_pid` (the executor's Python daemon) lives, then trains the job a
-    supervisor sends."""
-    import socket
+def _accept(listener, anchor_pid: int, path: Path, close: bool = True):
+    """The next connection to `listener` (closed after it unless not
+    `close`); None when the process `anchor_pid` ended first (the socket at
+    `path` is removed)."""
+    listener.settimeout(1.0)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+                conn.settimeout(None)
+                return conn
+            except TimeoutError:
+                if not _anchor_alive(anchor_pid):
+                    path.unlink(missing_ok=True)
+                    try:
+                        path.parent.rmdir()  # the executor's pool, when this was its last trainer
+                    except OSError:
+                        pass
+                    return None
+    finally:
+        if close:
+            listener.close()
+
+
+def _serve(conn) -> tuple[int, str | None]:
+    """Runs the job a supervisor sends on `conn`; its exit code and, when
+    this process can run another job, the `standby.reuse_key` of the jobs it can run."""
     import threading
 
-    listener = socket.socket(fileno=listener_fd)
-    import keras  # noqa: F401
-    import tensorflow  # noqa: F401
+    from zooapi.worker import standby as pool
 
-    listener.settimeout(1.0)
-    while True:
-        try:
-            conn, _ = listener.accept()
-            break
-        except TimeoutError:
-            if not _anchor_alive(anchor_pid):
-                path.unlink(missing_ok=True)
-                try:
-                    path.parent.rmdir()  # the executor's pool, when this was its last trainer
-                except OSError:
-                    pass
-                return 0
     accepted = time.time()
-    listener.close()
-    conn.settimeout(None)
     line = _read_line(conn)
     if not line:
-        return 0
+        return 0, None
     job = json.loads(line)
-    import_wait = max(0.0, accepted - job["sent_at"])
+    import_wait = max(0.0, accepted - job["claimed_at"])  # a zygote that was still importing
     folder = Path(job["folder"])
     sys.path.extend(p for p in job["sys_path"] if p not in sys.path)
     log = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    os.close(log)
     os.environ.update(json.loads((folder / "env.json").read_text()))
     conn.sendall(f"{os.getpid()}\n".encode())
-    threading.Thread(target=_end_with_supervisor, args=(conn,), daemon=True).start()
+    done = threading.Event()
+    threading.Thread(target=_end_with_supervisor, args=(conn, done), daemon=True).start()
     code = run(folder, import_wait)
+    try:
+        key = pool.reuse_key(json.loads((folder / "config.json").read_text())) if code == 0 else None
+    except (OSError, ValueError, KeyError):
+        key = None
     sys.stdout.flush()
     sys.stderr.flush()
+    quiet = os.open(os.devnull, os.O_WRONLY)  # the job folder is about to go
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    os.close(quiet)
+    done.set()
     conn.sendall(f"{code}\n".encode())
-    return code
+    conn.close()
+    return code, key
+
+
+def _import_training_modules() -> None:
+    """Imports what `train` needs, so that a standby has it ready: TensorFlow
+    (9 s here) and the rest (1 s more: Spark's Python workers put
+    `pyspark.zip` first on the path, and Python compiles PySpark from the
+    zip on every import). Importing runs no TensorFlow op, so the process
+    can still configure collectives for the job it gets."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+    from pyspark import cloudpickle  # noqa: F401
+
+    from zooapi import checks  # noqa: F401
+    from zooapi.feed import spill  # noqa: F401
+    from zooapi.worker import (devices, keras_internals, layer_state, loop, metrics,  # noqa: F401
+                               protocol, sample_weights, serialization, transforms)
+
+
+def _wait_for_jobs(listener, anchor_pid: int, path: Path) -> int:
+    """A trainer's life: waits on the pool socket `listener` (at `path`
+    until claimed) while the process `anchor_pid` lives, trains the job a
+    supervisor sends; after a one-worker job it waits again, as a reusable
+    trainer, for the next one-worker job with the same threads."""
+    from zooapi.worker import standby as pool
+
+    while True:
+        conn = _accept(listener, anchor_pid, path)
+        if conn is None:
+            return 0
+        code, key = _serve(conn)
+        offer = pool.offer_again(path.parent, key) if key else None
+        if offer is None:
+            return code
+        listener, path = offer
+        import keras
+
+        keras.backend.clear_session()  # the finished job's models and layer names
+
+
+def zygote(listener_fd: int, anchor_pid: int, path: Path) -> int:
+    """Imports what training needs, then forks a trainer for each name a
+    supervisor sends on the socket `listener_fd` (at `path`), while the
+    process `anchor_pid` (the executor's Python daemon) lives. See
+    `zooapi.worker.standby`."""
+    import signal
+    import socket
+
+    from zooapi.worker import standby as pool
+
+    listener = socket.socket(fileno=listener_fd)
+    _import_training_modules()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the trainers
+    while True:
+        conn = _accept(listener, anchor_pid, path, close=False)
+        if conn is None:
+            return 0
+        with conn:
+            name = _read_line(conn).decode().strip()
+            if not name or os.fork() != 0:
+                continue
+            code = 1
+            try:  # the forked trainer
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                listener.close()
+                trainer_listener, trainer_path = pool.become_trainer(path.parent, name)
+                conn.sendall(b"ok\n")
+                conn.close()
+                code = _wait_for_jobs(trainer_listener, anchor_pid, trainer_path)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
 
 
 def run(folder: Path, import_wait: float = 0.0) -> int:
@@ -323,9 +414,9 @@ def run(folder: Path, import_wait: float = 0.0) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """`trainer FOLDER` trains at once; `trainer --standby FD PID PATH` waits for a job (`standby`)."""
-    if argv[1] == "--standby":
-        return standby(int(argv[2]), int(argv[3]), Path(argv[4]))
+    """`trainer FOLDER` trains at once; `trainer --zygote FD PID PATH` forks trainers that wait for jobs (`zygote`)."""
+    if argv[1] == "--zygote":
+        return zygote(int(argv[2]), int(argv[3]), Path(argv[4]))
     return run(Path(argv[1]))
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from zooapi.worker import standby
@@ -31,19 +32,29 @@ def pool(tmp_path):
 
 
 def _process_of(socket_path) -> int:
-    """The pid of the trainer started with `socket_path` on its command line
-    (read once its command line is in /proc, a moment after it starts)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if str(socket_path).encode() in f.read():
-                        return int(pid)
-            except OSError:
-                continue
-        time.sleep(0.05)
-    raise AssertionError(f"no process serves {socket_path}")
+    """The pid of the process that listens on the Unix socket `socket_path`:
+    its socket's inode in /proc/net/unix (listed under the hidden name it
+    was bound to: `.<name>`, `.<key>-<id>`, `.zygote-<id>`), that inode among the fds."""
+    name = socket_path.name.removeprefix("ready-").removeprefix("reusable-")
+    bound = str(socket_path.parent / f".{name}")
+    with open("/proc/net/unix") as f:
+        rows = [line.split() for line in f]
+    # Accepted connections show the listener's path too; flag 00010000: listening.
+    inodes = [row[6] for row in rows if len(row) > 7 and row[7].startswith(bound) and row[3] == "00010000"]
+    assert inodes, f"nothing listens on {socket_path}"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inodes[0]}]" for fd in fds):
+                return int(pid)
+        except OSError:
+            continue
+    raise AssertionError(f"no process holds {socket_path}")
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def _gone(pid: int, within: float) -> bool:
@@ -89,8 +100,19 @@ def test_take_replaces_a_trainer_that_ends_before_taking_the_job(pool, anchor, t
     trainer.close()
 
 
+def test_trainers_are_forked_by_one_zygote_per_pool_that_imported_tensorflow_once(pool, anchor):
+    first, second = standby.spawn(pool, anchor.pid), standby.spawn(pool, anchor.pid)
+    zygote = _process_of(pool / "zygote")
+    assert _parent_of(_process_of(first)) == zygote and _parent_of(_process_of(second)) == zygote
+    assert standby.waiting(pool) == [first, second]
+    with open(f"/proc/{zygote}/cmdline", "rb") as f:
+        args = f.read().split(b"\0")
+    assert args[args.index(b"--zygote") + 2] == str(anchor.pid).encode()
+
+
 def test_a_waiting_trainer_ends_with_its_anchor_and_a_working_one_with_its_supervisor(pool, anchor, tmp_path):
-    working = standby.claim(pool)  # none waits: a new trainer, started for this claim
+    standby.start_zygote(pool, anchor.pid)
+    working = standby.claim(pool)  # none waits: a new trainer, forked for this claim
     waiting = standby.spawn(pool, anchor.pid)
     job = tmp_path / "job"
     job.mkdir()
@@ -101,8 +123,45 @@ def test_a_waiting_trainer_ends_with_its_anchor_and_a_working_one_with_its_super
     working.close()  # the supervisor's task is killed
     assert _gone(working.pid, within=10)
 
-    waiting_pid = _process_of(waiting)
+    waiting_pid, zygote_pid = _process_of(waiting), _process_of(pool / "zygote")
     anchor.kill()  # the executor ends
     anchor.wait()
-    assert _gone(waiting_pid, within=60)  # it checks its anchor once a second, once TensorFlow is imported
+    assert _gone(waiting_pid, within=60) and _gone(zygote_pid, within=10)  # both check it once a second
     assert not waiting.exists() and not pool.exists()
+
+
+def _reusable_trainers() -> dict[str, int]:
+    """This test process's reusable trainers: socket name -> pid."""
+    import tempfile
+    from pathlib import Path
+
+    from zooapi_tests.conftest import descendants
+
+    mine = descendants(os.getpid())
+    found = {}
+    for path in Path(tempfile.gettempdir(), f"zooapi-trainers-{os.getuid()}").glob("*/reusable-*"):
+        if int(path.parent.name.split("-")[0]) in mine:  # the pool of one of our executors
+            found[path.name] = _process_of(path)
+    return found
+
+
+def test_a_one_worker_fit_leaves_its_trainer_to_run_the_next_one_alike(spark, digits):
+    from zooapi.engine import fit
+    from zooapi_tests.conftest import digits_frame, mlp
+
+    x, y = digits
+    df = digits_frame(spark, x[:600], y[:600]).cache()
+    trained = []
+    for _ in range(2):
+        model = mlp(seed=3)
+        fit(model, df, feature_cols="features", label_cols="label", num_workers=1, epochs=2, batch_size=32, seed=7)
+        trained.append(model.get_weights())
+        after = _reusable_trainers()
+        assert len(after) == 1, after  # it waits again, as the executor's one reusable trainer
+        if len(trained) == 1:
+            first = after
+    # The same process ran both fits (it came back under a new name) ...
+    assert set(first.values()) == set(after.values()) and set(first) != set(after)
+    # ... and trained the second model as a new process trains it: bit for bit.
+    for a, b in zip(*trained):
+        np.testing.assert_array_equal(a, b)
