@@ -8,7 +8,9 @@ model's square input; boxes, as fractions of the image, are unchanged by
 that). Training targets are matched to the anchors in Spark tasks
 (`zooapi.models.anchors`); predictions are decoded (per-class non-maximum
 suppression) in Spark tasks and given back in the original image's pixels.
-The boxes column is described in `zooapi.models.boxes`.
+What those tasks run is in `zooapi.models.detector_tasks`; the Keras model
+and its loss in `zooapi.models.detector_model`. The boxes column is
+described in `zooapi.models.boxes`.
 
 Example:
     >>> from zooapi.models import ObjectDetector, shapes_frame  # doctest: +SKIP
@@ -20,14 +22,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from zooapi.checks import check_int
-from zooapi.models import anchors as A
-from zooapi.models.boxes import check_boxes, check_boxes_column
+from zooapi.models.boxes import check_boxes_column
+from zooapi.models.detector_tasks import IMAGES_COL, RAW_COL, TARGETS_COL, anchor_targets, detections, matches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -36,7 +37,6 @@ __all__ = ["ObjectDetector"]
 
 logger = logging.getLogger(__name__)
 
-_IMAGES, _TARGETS, _RAW = "__zooapi_detector_images", "__zooapi_detector_targets", "__zooapi_detector_raw"
 
 
 def _check_fraction(name: str, value: Any) -> float:
@@ -44,91 +44,6 @@ def _check_fraction(name: str, value: Any) -> float:
         raise ValueError(f"Received an invalid value for `{name}`, expected a number in [0, 1]. "
                          f"Received: {name}={value!r}")
     return float(value)
-
-
-def _image_sizes(images: pa.StructArray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    return (images.field("width").to_numpy(zero_copy_only=False), images.field("height").to_numpy(zero_copy_only=False),
-            images.field("origin").to_pylist())
-
-
-def _targets(batches: Iterator[pa.RecordBatch], image_col: str, boxes_col: str, anchors: np.ndarray,
-             classes: dict[str, int], relative: bool) -> Iterator[pa.RecordBatch]:
-    width = len(classes) + 4
-    for batch in batches:
-        widths, heights, origins = _image_sizes(batch.column(image_col))
-        rows = []
-        for boxes, w, h, origin in zip(batch.column(boxes_col).to_pylist(), widths, heights, origins):
-            xyxy, labels = check_boxes(boxes or [], int(w), int(h), relative, classes, boxes_col, origin)
-            # As many values per anchor as the model outputs (classes + 4): the engine feeds a label of the
-            # output's size; the loss reads the 5 that `match` gives and ignores the zeros after them.
-            rows.append(np.pad(A.match(anchors, xyxy, labels), ((0, 0), (0, width - 5))).ravel())
-        flat = np.concatenate(rows) if rows else np.zeros(0, np.float32)
-        targets = pa.ListArray.from_arrays(pa.array(np.arange(len(rows) + 1) * anchors.shape[0] * width, pa.int32()),
-                                           pa.array(flat, pa.float32()))
-        yield pa.RecordBatch.from_arrays([batch.column(image_col), targets], [image_col, _TARGETS])
-
-
-def _decode_one(raw: np.ndarray, anchors: np.ndarray, num_classes: int, score_threshold: float,
-                max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's `(boxes relative xyxy, scores, class indices)`, best first."""
-    per_anchor = raw.reshape(len(anchors), num_classes + 4)
-    scores = 1 / (1 + np.exp(-per_anchor[:, :num_classes]))
-    boxes = np.clip(A.decode(anchors, per_anchor[:, num_classes:]), 0, 1)
-    found_boxes, found_scores, found_labels = [], [], []
-    for c in range(num_classes):
-        mine = np.flatnonzero(scores[:, c] >= score_threshold)
-        if mine.size > 1000:  # the best 1000 per class go to NMS, as RetinaNet does
-            mine = mine[np.argsort(-scores[mine, c])[:1000]]
-        keep = mine[A.non_max_suppression(boxes[mine], scores[mine, c], 0.5, max_detections)]
-        found_boxes.append(boxes[keep])
-        found_scores.append(scores[keep, c])
-        found_labels.append(np.full(len(keep), c))
-    s = np.concatenate(found_scores)
-    order = np.argsort(-s, kind="stable")[:max_detections]
-    return np.concatenate(found_boxes)[order], s[order], np.concatenate(found_labels)[order]
-
-
-def _detections(batches: Iterator[pa.RecordBatch], image_col: str, output_col: str, anchors: np.ndarray,
-                class_names: list[str], score_threshold: float, max_detections: int,
-                out_type: pa.DataType) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        widths, heights, _ = _image_sizes(batch.column(image_col))
-        raw = batch.column(_RAW)
-        found = []
-        for i in range(batch.num_rows):
-            values = raw[i].values.to_numpy(zero_copy_only=False)
-            boxes, scores, labels = _decode_one(values, anchors, len(class_names), score_threshold, max_detections)
-            scale = np.array([widths[i], heights[i], widths[i], heights[i]], np.float64)
-            found.append([{"label": class_names[int(c)], "score": float(s),
-                           **dict(zip(("xmin", "ymin", "xmax", "ymax"), (b * scale).tolist()))}
-                          for b, s, c in zip(boxes, scores, labels)])
-        keep = [n for n in batch.schema.names if n not in (_RAW, _IMAGES)]
-        yield pa.RecordBatch.from_arrays([batch.column(n) for n in keep] + [pa.array(found, out_type)],
-                                         keep + [output_col])
-
-
-def _matches(batches: Iterator[pa.RecordBatch], boxes_col: str, image_col: str, classes: dict[str, int],
-             relative: bool, max_detections: int) -> Iterator[pa.RecordBatch]:
-    from zooapi.models.detection_metrics import match_image
-
-    for batch in batches:
-        widths, heights, origins = _image_sizes(batch.column(image_col))
-        labels, scores, matched, positives = [], [], [], []
-        for i, (truth, found) in enumerate(zip(batch.column(boxes_col).to_pylist(),
-                                               batch.column("detections").to_pylist())):
-            w, h = int(widths[i]), int(heights[i])
-            gt, gt_labels = check_boxes(truth or [], w, h, relative, classes, boxes_col, origins[i])
-            scale = np.array([w, h, w, h])
-            boxes = np.array([[d[c] for c in ("xmin", "ymin", "xmax", "ymax")] for d in found]).reshape(-1, 4) / scale
-            rows, counts = match_image(gt, gt_labels, boxes, np.array([d["score"] for d in found]),
-                                       np.array([classes[d["label"]] for d in found], np.int64), max_detections)
-            for label, score, m in rows:
-                labels.append(label), scores.append(score), matched.append(m.tolist()), positives.append(0)
-            for label, n in counts.items():
-                labels.append(label), scores.append(None), matched.append(None), positives.append(n)
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(labels, pa.int32()), pa.array(scores, pa.float64()), pa.array(matched, pa.list_(pa.bool_())),
-             pa.array(positives, pa.int64())], ["label", "score", "matched", "positives"])
 
 
 class ObjectDetector:
@@ -203,7 +118,7 @@ class ObjectDetector:
     def _resized(self, df: "DataFrame", image_col: str) -> "DataFrame":
         from zooapi.models.images import resize_images
 
-        return resize_images(df, image_col, self.input_size, self.input_size, 3, output_col=_IMAGES)
+        return resize_images(df, image_col, self.input_size, self.input_size, 3, output_col=IMAGES_COL)
 
     # -- training ----------------------------------------------------------
 
@@ -228,10 +143,10 @@ class ObjectDetector:
         from pyspark.sql import types as T
 
         self._check(df, image_col, boxes_col)
-        schema = T.StructType([df.schema[image_col], T.StructField(_TARGETS, T.ArrayType(T.FloatType()))])
+        schema = T.StructType([df.schema[image_col], T.StructField(TARGETS_COL, T.ArrayType(T.FloatType()))])
         anchors, classes, rel = self.anchors, self._classes, bool(relative)
         return df.select(image_col, boxes_col).mapInArrow(
-            lambda batches: _targets(batches, image_col, boxes_col, anchors, classes, rel), schema)
+            lambda batches: anchor_targets(batches, image_col, boxes_col, anchors, classes, rel), schema)
 
     def fit(self, df: "DataFrame", image_col: str = "image", boxes_col: str = "boxes", relative: bool = False,
             epochs: int = 10, batch_size: int = 32, num_workers: int | None = None, validation_df=None,
@@ -268,7 +183,7 @@ class ObjectDetector:
         val = None
         if validation_df is not None:
             val = self._resized(self.training_frame(validation_df, image_col, boxes_col, relative), image_col)
-        self.history = engine.fit(self.model, train, _IMAGES, _TARGETS, batch_size=batch_size, epochs=epochs,
+        self.history = engine.fit(self.model, train, IMAGES_COL, TARGETS_COL, batch_size=batch_size, epochs=epochs,
                                   num_workers=num_workers, validation_df=val, seed=seed, verbose=verbose)
         return self
 
@@ -305,7 +220,7 @@ class ObjectDetector:
         most = check_int("max_detections", max_detections)
         if output_col in df.columns:
             raise ValueError(f"Column '{output_col}' already exists in the DataFrame; choose another `output_col`.")
-        raw = engine.predict(self.model, self._resized(df, image_col), _IMAGES, prediction_col=_RAW,
+        raw = engine.predict(self.model, self._resized(df, image_col), IMAGES_COL, prediction_col=RAW_COL,
                              batch_size=check_int("batch_size", batch_size))
         out_type = detection_type()
         schema = T.StructType(list(df.schema.fields) + [T.StructField(output_col, out_type)])
@@ -313,8 +228,8 @@ class ObjectDetector:
 
         arrow_type = to_arrow_type(out_type)
         anchors, names = self.anchors, self.class_names
-        return raw.mapInArrow(lambda batches: _detections(batches, image_col, output_col, anchors, names, threshold,
-                                                          most, arrow_type), schema)
+        return raw.mapInArrow(lambda batches: detections(batches, image_col, output_col, anchors, names, threshold,
+                                                         most, arrow_type), schema)
 
     def evaluate(self, df: "DataFrame", image_col: str = "image", boxes_col: str = "boxes", relative: bool = False,
                  score_threshold: float = 0.05, max_detections: int = 100) -> dict:
@@ -349,7 +264,7 @@ class ObjectDetector:
                                T.StructField("positives", T.LongType())])
         classes, rel = self._classes, bool(relative)
         with worker_errors():
-            rows = found.mapInArrow(lambda b: _matches(b, boxes_col, image_col, classes, rel, max_detections),
+            rows = found.mapInArrow(lambda b: matches(b, boxes_col, image_col, classes, rel, max_detections),
                                     schema).collect()
         counts: dict[int, int] = {}
         matched = []

@@ -67,14 +67,14 @@ def test_fit_trains_through_the_engine_and_lowers_the_loss(spark):
 
 
 def test_detect_on_local_cluster_equals_the_model_in_process(spark_cluster, detector):
-    from zooapi.models.object_detector import _decode_one
+    from zooapi.models.detector_tasks import decode_one
 
     test = shapes_frame(spark_cluster, 8, size=SIZE, max_objects=2, seed=5, partitions=2)
     # Threshold 0: the untrained model's best 10 boxes of each image, in score order.
     got = {r.id: r.detections for r in detector.detect(test, score_threshold=0.0, max_detections=10).collect()}
     images = np.stack([draw_shapes(np.random.default_rng([5, i]), SIZE, 2)[0] for i in range(8)]).astype("float32")
     for i, raw in enumerate(detector.model.predict(images, verbose=0)):
-        boxes, scores, labels = _decode_one(raw, detector.anchors, 3, 0.0, 10)
+        boxes, scores, labels = decode_one(raw, detector.anchors, 3, 0.0, 10)
         assert len(got[i]) == 10
         assert [d.label for d in got[i]] == [SHAPE_LABELS[c] for c in labels]
         np.testing.assert_allclose([[d.xmin, d.ymin, d.xmax, d.ymax] for d in got[i]], boxes.reshape(-1, 4) * SIZE,
