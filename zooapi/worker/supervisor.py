@@ -3,8 +3,9 @@
 The task spills its partition to local files, agrees on the cluster with the
 other tasks (`BarrierTaskContext.allGather`), runs TensorFlow in a trainer
 process of its own (TF's collectives can be configured once per process, and
-Spark reuses its Python workers; `zooapi.worker.standby` starts it ahead of
-time), waits for it, and yields the chief's
+Spark reuses its Python workers; the executor's zygote in
+`zooapi.worker.standby` forks it with TensorFlow imported), waits for it,
+and yields the chief's
 trained model as Arrow rows. Any failure is reported to the driver first, so
 the driver fails the job at once instead of waiting for Spark's retries.
 """

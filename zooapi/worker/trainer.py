@@ -329,7 +329,7 @@ def _serve(conn) -> tuple[int, str | None]:
 
 
 def _import_training_modules() -> None:
-    """Imports what `train` needs, so that a standby has it ready: TensorFlow
+    """Imports what `train` needs, so that the zygote's trainers have it: TensorFlow
     (9 s here) and the rest (1 s more: Spark's Python workers put
     `pyspark.zip` first on the path, and Python compiles PySpark from the
     zip on every import). Importing runs no TensorFlow op, so the process
