@@ -8,6 +8,8 @@ import logging
 import random
 from typing import Sequence
 
+from pyspark import cloudpickle
+
 from zooapi.checks import check_compiled, check_int
 from zooapi.context import check_worker_python
 from zooapi.engine.balance import PartitionRows, rebalance
@@ -240,8 +242,8 @@ def fit(
         features=features, labels=labels, num_workers=num_workers, batch_size=batch_size, epochs=epochs,
         driver="", model=None, initial_epoch=initial_epoch, shuffle=bool(shuffle),
         seed=random.randrange(2**31) if seed is None else int(seed), has_validation=validation_df is not None,
-        sync_weights=bool(user_callbacks), feature_preprocessing=feature_preprocessing,
-        label_preprocessing=label_preprocessing, control=control, weights=weights, class_weight=class_weight,
+        sync_weights=bool(user_callbacks), weights=weights, class_weight=class_weight,
+        trainer_part=cloudpickle.dumps((feature_preprocessing, label_preprocessing, control)),
     )
     start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
     for attempt in range(retries + 1):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
-from pyspark import cloudpickle
 
 from zooapi.feed.codecs import decode_feed
 from zooapi.feed.columns import TensorFeed
@@ -65,9 +64,11 @@ class TrainJob:
     sync_weights: bool = False
     progress_interval: float = 0.25
     steps_per_execution: int = 64
-    feature_preprocessing: Any = None  # applied by the trainer to every batch
-    label_preprocessing: Any = None
-    control: Any = None  # a zooapi.worker.loop.Control
+    # The trainer's own part, pickled on the driver: (feature preprocessing,
+    # label preprocessing, zooapi.worker.loop.Control). This task passes the
+    # bytes on without unpickling them, since that would import what they
+    # need (zooapi.optim, hence Keras and TensorFlow: 9 s) here.
+    trainer_part: bytes = b""
     initial_epoch_step: int = 0
     weights: list[TensorFeed] = field(default_factory=list)  # a per-row loss weight column, or none
     class_weight: dict[int, float] | None = None
@@ -228,8 +229,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         blob = job.model.value
         (folder / "model.keras").write_bytes(blob.data)
         (folder / "custom_objects.pkl").write_bytes(blob.custom_objects)
-        (folder / "job.pkl").write_bytes(
-            cloudpickle.dumps((job.feature_preprocessing, job.label_preprocessing, job.control)))
+        (folder / "job.pkl").write_bytes(job.trainer_part)
         (folder / "env.json").write_text(json.dumps({"TF_CONFIG": json.dumps({
             "cluster": {"worker": [f"{p['host']}:{p['port']}" for p in peers]},
             "task": {"type": "worker", "index": rank},

@@ -165,3 +165,32 @@ def test_a_one_worker_fit_leaves_its_trainer_to_run_the_next_one_alike(spark, di
     # ... and trained the second model as a new process trains it: bit for bit.
     for a, b in zip(*trained):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_session_starts_its_executors_zygote_before_any_fit(tmp_path):
+    """`init_nncontext` starts the trainers' zygote with a background job
+    (`zooapi.engine.warm_up`): a session that never fits has one."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "session.py"
+    script.write_text(
+        "import os, sys, tempfile, time\n"
+        "from pathlib import Path\n"
+        "import zooapi\n"
+        "from zooapi_tests.conftest import descendants\n"
+        "spark = zooapi.init_nncontext('warm-up', master='local[1]')\n"
+        "pools = Path(tempfile.gettempdir(), f'zooapi-trainers-{os.getuid()}')\n"
+        "deadline = time.monotonic() + 120\n"
+        "found = []\n"
+        "while not found and time.monotonic() < deadline:\n"
+        "    mine = descendants(os.getpid())\n"
+        "    found = [p for p in pools.glob('*/zygote') if int(p.parent.name.split('-')[0]) in mine]\n"
+        "    time.sleep(0.5)\n"
+        "print('zygotes', len(found))\n"
+        "spark.stop()\n")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=path))
+    assert "zygotes 1" in out.stdout, out.stdout + out.stderr[-3000:]
