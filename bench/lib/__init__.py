@@ -17,8 +17,9 @@ N_CLASSES = 10
 SEED = 0
 
 
-def spark_session(app: str, cores: int = 2):
-    """`local[cores]` through zooapi, with a driver heap large enough to cache 1M rows.
+def spark_session(app: str, cores: int = 2, warm_up: bool = True):
+    """`local[cores]` through zooapi, with a driver heap large enough to cache 1M rows
+    (`warm_up`: as `init_nncontext`'s).
 
     `spark.driver.memory` must reach the JVM's launch; `init_nncontext` starts
     the JVM before applying its `conf`, so the heap is set on the command line.
@@ -26,7 +27,7 @@ def spark_session(app: str, cores: int = 2):
     os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--driver-memory 4g pyspark-shell")
     import zooapi
 
-    return zooapi.init_nncontext(app, master=f"local[{cores}]")
+    return zooapi.init_nncontext(app, master=f"local[{cores}]", warm_up=warm_up)
 
 
 def make_data(rows: int) -> tuple[np.ndarray, np.ndarray]:
