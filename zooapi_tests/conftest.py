@@ -161,7 +161,8 @@ def busy_trainers(rank: int | None = None) -> list[int]:
                 args = f.read().split(b"\0")
         except OSError:
             continue
-        anchor = int(args[args.index(b"--zygote") + 2]) if b"--zygote" in args else None
+        zygote = b"zooapi.worker.zygote"
+        anchor = int(args[args.index(zygote) + 2]) if zygote in args else None
         if int(pid) in mine or anchor in mine:
             pids.append(int(pid))
     return pids

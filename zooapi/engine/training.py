@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import replace
 from typing import Sequence
 
 from pyspark import cloudpickle
@@ -22,7 +23,8 @@ from zooapi.feed.columns import ColumnSpec
 from zooapi.sessions import default_parallelism, listen_address, ship_model
 from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_state, model_to_blob
-from zooapi.worker.supervisor import SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, TrainJob, train_partition
+from zooapi.worker.supervisor import SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, train_partition
+from zooapi.worker.train_job import TrainJob
 
 logger = logging.getLogger(__name__)
 
@@ -240,12 +242,12 @@ def fit(
     progress = Progress(model, user_callbacks, verbose, epochs, initial_epoch, train_summary, validation_summary)
     job = TrainJob(
         features=features, labels=labels, num_workers=num_workers, batch_size=batch_size, epochs=epochs,
-        driver="", model=None, initial_epoch=initial_epoch, shuffle=bool(shuffle),
+        initial_epoch=initial_epoch, shuffle=bool(shuffle),
         seed=random.randrange(2**31) if seed is None else int(seed), has_validation=validation_df is not None,
         sync_weights=bool(user_callbacks), weights=weights, class_weight=class_weight,
         trainer_part=cloudpickle.dumps((feature_preprocessing, label_preprocessing, control)),
     )
-    start_blob = _start_point(job, blob, checkpoint_path, initial_epoch)[0] if resume else blob
+    start_blob, job = _start_point(job, blob, checkpoint_path, initial_epoch)[:2] if resume else (blob, job)
     for attempt in range(retries + 1):
         try:
             rows, data = _run_balanced(spark, data, job, start_blob, progress)
@@ -255,7 +257,7 @@ def fit(
         except Exception as exc:
             if attempt == retries:
                 raise
-            start_blob, where = _start_point(job, blob, checkpoint_path, initial_epoch)
+            start_blob, job, where = _start_point(job, blob, checkpoint_path, initial_epoch)
             progress.restart_at(job.initial_epoch)
             logger.warning("Training failed (%s); retrying from %s (attempt %d of %d)",
                            str(exc).splitlines()[0][:200], where, attempt + 2, retries + 1)
@@ -283,27 +285,27 @@ def _control(validation_df, validation_trigger, end_trigger, checkpoint_path, ch
     )
 
 
-def _start_point(job: TrainJob, blob, checkpoint_path: str | None, first_epoch: int) -> tuple[object, str]:
-    """Points `job` at the newest checkpoint under `checkpoint_path` (or the
-    start of training without one); returns the model to start from and
-    where that is, in words."""
+def _start_point(job: TrainJob, blob, checkpoint_path: str | None,
+                 first_epoch: int) -> tuple[object, TrainJob, str]:
+    """Where to start `job` again: the newest checkpoint under
+    `checkpoint_path` (or the start of training without one). Returns the
+    model to start from, the job pointed there, and where that is, in words."""
     from zooapi.worker.checkpoints import latest_checkpoint
     from zooapi.worker.serialization import ModelBlob
 
     found = latest_checkpoint(checkpoint_path) if checkpoint_path else None
     if found is None:
-        job.initial_epoch, job.initial_epoch_step = first_epoch, 0
-        return blob, "the start"
+        return blob, replace(job, initial_epoch=first_epoch, initial_epoch_step=0), "the start"
     data, position = found
     # The trainer loads this with safe_mode=False, as it loads the user's own
     # in-memory model: a checkpoint is the chief's `model.save` of that model,
     # written by zooapi under the user's checkpoint_path, with its position file
     # (latest_checkpoint reads only what zooapi writes). Files a user hands in
     # (Net.load, a saved nnframes stage) load in safe mode unless they opt out.
-    job.initial_epoch, job.initial_epoch_step = position["epoch"], position["epoch_step"]
+    job = replace(job, initial_epoch=position["epoch"], initial_epoch_step=position["epoch_step"])
     where = f"the checkpoint at epoch {position['epoch']}, iteration {position['iteration']}"
     logger.info("Resuming from %s", where)
-    return ModelBlob(data, blob.custom_objects, blob.key), where
+    return ModelBlob(data, blob.custom_objects, blob.key), job, where
 
 
 def _run_balanced(spark, data, job: TrainJob, blob, progress: Progress):
@@ -311,14 +313,13 @@ def _run_balanced(spark, data, job: TrainJob, blob, progress: Progress):
     first answer, before any training), deals the rows evenly by the counts
     the workers reported and trains on that. Returns the chief's rows and
     the DataFrame trained on (retries reuse it)."""
-    job.check_balance = True
-    rows = _run_training(spark, data, job, blob, progress)
+    rows = _run_training(spark, data, replace(job, check_balance=True), blob, progress)
     if len(rows) == 1 and rows[0]["worker"] == UNBALANCED_WORKER:
         found = json.loads(rows[0]["chunk"])
         counts = PartitionRows(train=dict(enumerate(found["rows"])), validation=dict(enumerate(found["val_rows"])))
         logger.info("Partitions hold %s training rows: dealing them evenly to the %d workers", found["rows"],
                     job.num_workers)
-        data, job.check_balance = rebalance(data, counts, job.num_workers), False
+        data = rebalance(data, counts, job.num_workers)
         rows = _run_training(spark, data, job, blob, progress)
     return rows, data
 
@@ -334,9 +335,9 @@ def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
     broadcast = ship_model(spark, blob)
     try:
         with JobServer(*listen_address(spark)) as server:
-            job.driver, job.model = server.address, broadcast
+            shipped = replace(job, driver=server.address, model=broadcast)
             result = data.mapInArrow(
-                lambda batches: train_partition(job, batches), "worker int, chunk binary", barrier=True)
+                lambda batches: train_partition(shipped, batches), "worker int, chunk binary", barrier=True)
             return run_barrier_job(spark, server, result.collect, on_event)
     finally:
         broadcast.destroy(blocking=False)

@@ -25,6 +25,7 @@ from zooapi.worker.layer_state import differing, fingerprints
 from zooapi.worker.prefetch import prefetch_iter
 from zooapi.worker.sampling import IndexStream, plan_chunks
 from zooapi.worker.serialization import model_state_to_bytes
+from zooapi.worker.train_job import Placement, TrainJob
 
 
 @dataclass
@@ -42,34 +43,39 @@ class Control:
 
 
 class TrainLoop:
-    def __init__(self, cfg: dict, strategy, model, steps_fns, train_data, val_data, split: Callable,
-                 metrics: list, client, control: Control):
-        self.cfg, self.strategy, self.model, self.fns = cfg, strategy, model, steps_fns
+    """Runs `job` (`zooapi.worker.train_job.TrainJob`) as the worker
+    `place` (its `Placement`), `steps_per_call` steps per compiled call."""
+
+    def __init__(self, job: TrainJob, place: Placement, steps_per_call: int, strategy, model, steps_fns,
+                 train_data, val_data, split: Callable, metrics: list, client, control: Control):
+        self.job, self.place, self.steps_per_call = job, place, steps_per_call
+        self.strategy, self.model, self.fns = strategy, model, steps_fns
         self.train_data, self.val_data, self.split = train_data, val_data, split
         self.metrics, self.client, self.control = metrics, client, control
-        self.chief = cfg["rank"] == 0
-        self.local_b, self.global_b, self.steps = cfg["local_batch"], cfg["global_batch"], cfg["steps"]
-        self.stream = IndexStream(train_data.rows, cfg["shuffle"], cfg["seed"], cfg["rank"])
+        self.chief = place.chief
+        self.local_b, self.global_b = place.local_batch(job.batch_size), job.batch_size
+        self.steps = place.steps(job.batch_size)
+        self.stream = IndexStream(train_data.rows, job.shuffle, job.seed, place.rank)
         self.last_loss: float | None = None
         self.last_score: float | None = None
         self.plateaus = plateaus_of(learning_rate_setting(model.optimizer))
         # The chief's weights at the last epoch end where all workers agreed.
-        self.consistent = model.get_weights() if self.chief and cfg["num_workers"] > 1 else None
+        self.consistent = model.get_weights() if self.chief and place.num_workers > 1 else None
 
     # -- the loop --------------------------------------------------------
 
     def run(self) -> None:
-        cfg, steps = self.cfg, self.steps
-        epoch, step = cfg["initial_epoch"], cfg["initial_epoch_step"]
+        job, steps = self.job, self.steps
+        epoch, step = job.initial_epoch, job.initial_epoch_step
         iteration = int(self.model.optimizer.iterations.numpy())
         self.stream.seek((epoch * steps + step) * self.local_b)
-        while epoch < cfg["epochs"]:
+        while epoch < job.epochs:
             for m in self.metrics:
                 m.reset_state()
             started = last_report = time.perf_counter()
             records, loss_sum, done = [], 0.0, 0
             stop = False
-            chunks = plan_chunks(iteration, steps - step, cfg["steps_per_execution"], self.control.periods())
+            chunks = plan_chunks(iteration, steps - step, self.steps_per_call, self.control.periods())
             for k, x, y, weights in prefetch_iter(self._produce(k) for k in chunks):
                 chunk_started = time.perf_counter()
                 losses, rates = self.fns.train_steps(x, y, weights)
@@ -81,7 +87,7 @@ class TrainLoop:
                                 for i, (l, r) in enumerate(zip(losses, rates))]
                     loss_sum += float(losses.sum())
                     now = time.perf_counter()
-                    if now - last_report >= cfg["progress_interval"] or step == steps:
+                    if now - last_report >= job.progress_interval or step == steps:
                         self.client.send({"type": "step", "epoch": epoch, "step": step - 1, "iteration": iteration,
                                           "logs": {"loss": loss_sum / done}, "iterations": records})
                         records, last_report = [], now
@@ -109,7 +115,7 @@ class TrainLoop:
             answer = 0.0
             if self.chief:
                 # weights only: callbacks on the driver may set the learning rate there
-                payload = model_state_to_bytes(self.model, optimizer=False) if cfg["sync_weights"] else None
+                payload = model_state_to_bytes(self.model, optimizer=False) if job.sync_weights else None
                 reply = self.client.request({"type": "epoch_end", "epoch": epoch - 1, "iteration": iteration,
                                              "logs": logs, "seconds": seconds, "samples": done * self.global_b},
                                             payload)
@@ -122,7 +128,7 @@ class TrainLoop:
         collective: every worker calls it). When they do not, the chief goes
         back to the weights of the last epoch end where they did, tells the
         driver which weights differ, and training ends."""
-        if self.cfg["num_workers"] == 1:
+        if self.place.num_workers == 1:
             return True
         names = differing(self.model, self.fns.all_gather(fingerprints(self.model)))
         if not names:
@@ -197,7 +203,7 @@ class TrainLoop:
             self.model.save(path)
             data = path.read_bytes()
         position: dict[str, Any] = {"epoch": epoch, "epoch_step": step, "iteration": iteration,
-                                    "steps_per_epoch": self.steps, "seed": self.cfg["seed"],
+                                    "steps_per_epoch": self.steps, "seed": self.job.seed,
                                     "plateaus": [p.state for p in self.plateaus], "time": time.time()}
         name = write_checkpoint(self.control.checkpoint_path, data, position, self.control.checkpoint_overwrite)
         self.client.send({"type": "checkpoint", "name": name, "epoch": epoch, "iteration": iteration})

@@ -55,6 +55,7 @@ class DriverClient:
     def __init__(self, address: str, worker: int, timeout: float = CONNECT_TIMEOUT):
         host, port = address.rsplit(":", 1)
         self.worker = worker
+        self.error_sent = False
         try:
             self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         except OSError as exc:
@@ -65,6 +66,15 @@ class DriverClient:
                 f"on this client's address, which the environment variable ZOOAPI_CLIENT_HOST sets.") from exc
         self.sock.settimeout(None)
 
+    @classmethod
+    def over(cls, sock: socket.socket, worker: int) -> "DriverClient":
+        """A client on a connection opened by another process of the same
+        worker (the barrier task hands its connection to its trainer, so
+        that each worker has one channel to the driver)."""
+        client = cls.__new__(cls)
+        client.sock, client.worker, client.error_sent = sock, worker, False
+        return client
+
     def send(self, message: dict[str, Any], payload: bytes | None = None) -> None:
         send(self.sock, {**message, "worker": self.worker}, payload)
 
@@ -72,6 +82,16 @@ class DriverClient:
         """Sends a message and waits for the driver's answer."""
         self.send({**message, "reply": True}, payload)
         return receive(self.sock)[0]
+
+    def report_error(self, error: str, message: str, trace: str) -> bool:
+        """Sends this worker's error (its type name, message and traceback
+        text) to the driver; False when the driver cannot be told."""
+        try:
+            self.send({"type": "error", "error": error, "message": message, "traceback": trace})
+        except OSError:
+            return False
+        self.error_sent = True
+        return True
 
     def close(self) -> None:
         try:

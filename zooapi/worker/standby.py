@@ -22,7 +22,12 @@ A trainer that has run a job has initialised TensorFlow, so it can no longer
 configure collectives for a job of several workers; but it can run another
 one-worker job with the same threads at once, without any start-up. After a
 one-worker job that succeeded it waits in the pool again as `reusable-<key>`
-(`reuse_key`), one per key and pool; one-worker jobs claim it first.
+(`Placement.reuse_key`), one per key and pool; one-worker jobs claim it first.
+
+The supervisor hands the trainer its connection to the driver with the job
+(`socket.send_fds`): the trainer reports progress and its own errors on it,
+so each worker has one channel to the driver. A trainer that reported its
+error exits with `ERROR_REPORTED`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ _REUSABLE = "reusable-"
 _ZYGOTE = "zygote"
 # Started zygotes, kept to be reaped (no zombie while this worker lives).
 _STARTED_ZYGOTES: list[subprocess.Popen] = []
+# The exit code of a trainer that sent its error to the driver itself.
+ERROR_REPORTED = 1
+# How long a zygote may take to fork a trainer, its imports included (9 s on
+# the README's machine when idle; several times that under load).
+FORK_TIMEOUT = 300.0
 
 
 def pool_folder() -> Path:
@@ -57,16 +67,6 @@ def pool_folder() -> Path:
     folder = Path(base) / f"zooapi-trainers-{os.getuid()}" / f"{os.getppid()}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def reuse_key(config: dict) -> str | None:
-    """Which trainers that ran a job can run the job of `config` (the
-    trainer's `config.json`): None for a job of several workers (collectives
-    are set up when TensorFlow starts) or one with GPUs (so are the visible
-    devices); else the intra-op threads, fixed once TensorFlow runs."""
-    if config["num_workers"] != 1 or config.get("gpus"):
-        return None
-    return f"t{config['threads']}"
 
 
 def waiting(pool: Path, prefix: str = _READY) -> list[Path]:
@@ -126,7 +126,7 @@ def start_zygote(pool: Path, anchor: int | None = None) -> None:
         env = quiet_environment(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
         env.pop("TF_CONFIG", None)
         _STARTED_ZYGOTES.append(subprocess.Popen(
-            [sys.executable, "-m", "zooapi.worker.trainer", "--zygote", str(listener.fileno()),
+            [sys.executable, "-m", "zooapi.worker.zygote", str(listener.fileno()),
              str(anchor or os.getppid()), str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, pass_fds=(listener.fileno(),), start_new_session=True,
@@ -144,10 +144,14 @@ def spawn(pool: Path, anchor: int | None = None) -> Path:
         start_zygote(pool, anchor)
         name = uuid.uuid4().hex[:16]
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(FORK_TIMEOUT)
             try:
                 conn.connect(str(pool / _ZYGOTE))
                 conn.sendall(f"{name}\n".encode())
                 answered = conn.makefile("rb").readline().strip() == b"ok"
+            except TimeoutError:
+                raise RuntimeError(f"The trainer processes' zygote in {pool} did not fork a trainer within "
+                                   f"{FORK_TIMEOUT:.0f} s (stuck importing TensorFlow?).") from None
             except OSError:  # the zygote ended (killed): its socket is left behind
                 answered = False
         if answered:
@@ -176,10 +180,16 @@ class Trainer:
         self.pid: int | None = None
         self.exit_code: int | None = None
 
-    def hand_over(self, folder: Path) -> None:
-        """Sends the job folder (and this worker's `sys.path`, for the job's own modules)."""
-        line = json.dumps({"folder": str(folder), "sys_path": [p for p in sys.path if p], "claimed_at": self._claimed_at})
-        self._conn.sendall(line.encode() + b"\n")
+    def hand_over(self, folder: Path, channel: socket.socket | None = None, worker: int = 0) -> None:
+        """Sends the job folder, this worker's `sys.path` (for the job's own
+        modules) and the connection `channel` to the driver it reports on
+        as worker `worker`."""
+        line = json.dumps({"folder": str(folder), "sys_path": [p for p in sys.path if p],
+                           "claimed_at": self._claimed_at, "worker": worker}).encode() + b"\n"
+        fds = [channel.fileno()] if channel is not None else []
+        sent = socket.send_fds(self._conn, [line], fds)
+        if sent < len(line):
+            self._conn.sendall(line[sent:])
 
     def _line(self) -> str | None:
         while b"\n" not in self._reply:
@@ -252,15 +262,16 @@ def claim(pool: Path, key: str | None = None) -> Trainer:
             return Trainer(conn, claimed_at)
 
 
-def take(pool: Path, folder: Path, key: str | None = None) -> Trainer | None:
+def take(pool: Path, folder: Path, key: str | None = None, channel: socket.socket | None = None,
+         worker: int = 0) -> Trainer | None:
     """A trainer of `pool` that has taken the job in `folder` (TensorFlow
-    imported), a reusable one for `key` (`reuse_key`) when one waits; one
-    that ends before taking it is replaced once. None when the second one
-    ended too."""
+    imported) and the connection `channel` to the driver (as `worker`), a reusable one
+    for `key` (`Placement.reuse_key`) when one waits; one that ends before
+    taking it is replaced once. None when the second one ended too."""
     for _ in range(2):
         trainer = claim(pool, key)
         try:
-            trainer.hand_over(folder)
+            trainer.hand_over(folder, channel, worker)
         except OSError:  # it ended after our connection was queued: the send finds it gone
             trainer.close()
             continue

@@ -1,6 +1,6 @@
-"""The training process: `python -m zooapi.worker.trainer FOLDER`, or a
-trainer forked by the executor's zygote that a supervisor hands a job
-folder (`zooapi.worker.standby`).
+"""One worker of a training job, in a trainer process (forked by the
+executor's zygote, `zooapi.worker.zygote`; handed the job by its barrier
+task, `zooapi.worker.supervisor`).
 
 It runs one worker of a synchronous data-parallel job: a custom `tf.function`
 step under `MultiWorkerMirroredStrategy` (Keras 3's `fit` does not run under
@@ -24,22 +24,28 @@ from pathlib import Path
 import numpy as np
 
 
-def train(folder: Path, import_wait: float = 0.0) -> None:
-    """Trains the job in `folder`; `import_wait`: the seconds the job waited
-    for this process to import TensorFlow (reported with the start-up phases)."""
-    cfg = json.loads((folder / "config.json").read_text())
+def train(folder: Path, client, import_wait: float = 0.0):
+    """Trains the job in `folder` (`zooapi.worker.train_job`), reporting to
+    the driver on `client`; returns the worker's `Placement`. `import_wait`:
+    the seconds the job waited for this process to import TensorFlow
+    (reported with the start-up phases)."""
+    from zooapi.worker import train_job
+
+    job, place = train_job.read(folder)
     clock = {"start": time.perf_counter()}
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(max(2, cfg["threads"]))
+    tf.config.threading.set_intra_op_parallelism_threads(place.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, place.threads))
     from zooapi.worker.devices import configure_gpus
 
-    configure_gpus(cfg.get("gpus"))
-    n = cfg["num_workers"]
+    configure_gpus(place.gpus)
+    n = place.num_workers
     if n > 1:
+        os.environ["TF_CONFIG"] = json.dumps(place.tf_config())
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
+        os.environ.pop("TF_CONFIG", None)
         strategy = tf.distribute.get_strategy()
     clock["strategy"] = time.perf_counter()
 
@@ -49,22 +55,20 @@ def train(folder: Path, import_wait: float = 0.0) -> None:
     from zooapi.checks import check_compiled
     from zooapi.feed.spill import SpillReader
     from zooapi.worker import metrics as M
-    from zooapi.worker.protocol import DriverClient
     from zooapi.worker.layer_state import updated_state
     from zooapi.worker.loop import TrainLoop
     from zooapi.worker.sample_weights import class_sample_weights
     from zooapi.worker.serialization import load_model_bytes, model_state_to_bytes
     from zooapi.worker.transforms import apply_preprocessing
 
-    rank, chief = cfg["rank"], cfg["rank"] == 0
-    keras.utils.set_random_seed(cfg["seed"])
+    keras.utils.set_random_seed(job.seed)
     train_data = SpillReader(folder / "train")
-    val_data = SpillReader(folder / "validation") if cfg["has_validation"] else None
-    n_in, n_out = cfg["n_features"], cfg["n_labels"]
-    class_weight = dict(cfg["class_weight"]) if cfg["class_weight"] else None
-    local_b, global_b = cfg["local_batch"], cfg["global_batch"]
+    val_data = SpillReader(folder / "validation") if job.has_validation else None
+    n_in, n_out = len(job.features), len(job.labels)
+    class_weight = job.class_weight
+    local_b, global_b = place.local_batch(job.batch_size), job.batch_size
     custom = cloudpickle.loads((folder / "custom_objects.pkl").read_bytes())
-    feature_fn, label_fn, control = cloudpickle.loads((folder / "job.pkl").read_bytes())
+    feature_fn, label_fn, control = cloudpickle.loads(job.trainer_part)
 
     def split(arrays):
         """Features, labels and per-row loss weights (None: unweighted)."""
@@ -92,24 +96,25 @@ def train(folder: Path, import_wait: float = 0.0) -> None:
     clock["model"] = time.perf_counter()
     metrics = [loss_tracker] + M.compiled_metrics(model)
     fns = StepFunctions(strategy, model, loss_tracker, n, local_b, global_b, updated_state(model))
-    cfg["steps_per_execution"] = steps_per_call(cfg["steps_per_execution"], local_b, [x0, y0])
+    per_call = steps_per_call(job.steps_per_execution, local_b, [x0, y0])
 
-    client = DriverClient(cfg["driver"], rank)
-    if chief:
+    steps = place.steps(global_b)
+    if place.chief:
         marks = list(clock.items())
-        client.send({"type": "train_begin", "steps": cfg["steps"], "rows": cfg["total_rows"],
-                     "val_rows": cfg["total_val_rows"], "workers": n,
+        client.send({"type": "train_begin", "steps": steps, "rows": place.total_rows,
+                     "val_rows": place.total_val_rows, "workers": n,
                      "iteration": int(model.optimizer.iterations.numpy()),
                      "batch_spec": {name: [[list(np.shape(a)[1:]), np.asarray(a).dtype.str]
                                            for a in tf.nest.flatten(part)] for name, part in (("x", x0), ("y", y0))},
                      "startup_seconds": {"tensorflow_import": round(import_wait, 3), **{
                          name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}}})
-    TrainLoop(cfg, strategy, model, fns, train_data, val_data, split, metrics, client, control).run()
+    TrainLoop(job, place, per_call, strategy, model, fns, train_data, val_data, split, metrics, client,
+              control).run()
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
     client.request({"type": "train_end", "weights_sha256": digest.hexdigest()})
-    if chief:
+    if place.chief:
         (folder / "result.npz").write_bytes(model_state_to_bytes(model))
-    client.close()
+    return place
 
 
 # Bytes of decoded batches one call may take. The prefetch thread keeps two
@@ -235,194 +240,18 @@ class StepFunctions:
         return self.strategy.gather(per_replica, axis=0).numpy()
 
 
-def _anchor_alive(pid: int) -> bool:
+def run(folder: Path, client, import_wait: float = 0.0) -> tuple[int, str | None]:
+    """Trains the job in `folder`, reporting on `client` (a
+    `zooapi.worker.protocol.DriverClient`, its errors too). Returns the exit
+    code (0, `standby.ERROR_REPORTED`, or 2 for an error the driver could
+    not be told) and, after a job that succeeded, the `Placement.reuse_key`
+    of the jobs this process can run next."""
+    from zooapi.worker.standby import ERROR_REPORTED
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _read_line(conn) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
-        if not chunk:
-            return b""
-        data += chunk
-    return data
-
-
-def _end_with_supervisor(conn, done) -> None:
-    """Ends this process when the supervisor's connection closes before the
-    job is `done` (its task was killed): it sends nothing after the job, so
-    any read returning is EOF."""
-    conn.recv(1)
-    if not done.is_set():
-        os._exit(3)
-
-
-def _accept(listener, anchor_pid: int, path: Path, close: bool = True):
-    """The next connection to `listener` (closed after it unless not
-    `close`); None when the process `anchor_pid` ended first (the socket at
-    `path` is removed)."""
-    listener.settimeout(1.0)
-    try:
-        while True:
-            try:
-                conn, _ = listener.accept()
-                conn.settimeout(None)
-                return conn
-            except TimeoutError:
-                if not _anchor_alive(anchor_pid):
-                    path.unlink(missing_ok=True)
-                    try:
-                        path.parent.rmdir()  # the executor's pool, when this was its last trainer
-                    except OSError:
-                        pass
-                    return None
-    finally:
-        if close:
-            listener.close()
-
-
-def _serve(conn) -> tuple[int, str | None]:
-    """Runs the job a supervisor sends on `conn`; its exit code and, when
-    this process can run another job, the `standby.reuse_key` of the jobs it can run."""
-    import threading
-
-    from zooapi.worker import standby as pool
-
-    accepted = time.time()
-    line = _read_line(conn)
-    if not line:
-        return 0, None
-    job = json.loads(line)
-    import_wait = max(0.0, accepted - job["claimed_at"])  # a zygote that was still importing
-    folder = Path(job["folder"])
-    sys.path.extend(p for p in job["sys_path"] if p not in sys.path)
-    log = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    os.environ.update(json.loads((folder / "env.json").read_text()))
-    conn.sendall(f"{os.getpid()}\n".encode())
-    done = threading.Event()
-    threading.Thread(target=_end_with_supervisor, args=(conn, done), daemon=True).start()
-    code = run(folder, import_wait)
-    try:
-        key = pool.reuse_key(json.loads((folder / "config.json").read_text())) if code == 0 else None
-    except (OSError, ValueError, KeyError):
-        key = None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    quiet = os.open(os.devnull, os.O_WRONLY)  # the job folder is about to go
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
-    os.close(quiet)
-    done.set()
-    conn.sendall(f"{code}\n".encode())
-    conn.close()
-    return code, key
-
-
-def _import_training_modules() -> None:
-    """Imports what `train` needs, so that the zygote's trainers have it: TensorFlow
-    (9 s here) and the rest (1 s more: Spark's Python workers put
-    `pyspark.zip` first on the path, and Python compiles PySpark from the
-    zip on every import). Importing runs no TensorFlow op, so the process
-    can still configure collectives for the job it gets."""
-    import keras  # noqa: F401
-    import tensorflow  # noqa: F401
-    from pyspark import cloudpickle  # noqa: F401
-
-    from zooapi import checks  # noqa: F401
-    from zooapi.feed import spill  # noqa: F401
-    from zooapi.worker import (devices, keras_internals, layer_state, loop, metrics,  # noqa: F401
-                               protocol, sample_weights, serialization, transforms)
-
-
-def _wait_for_jobs(listener, anchor_pid: int, path: Path) -> int:
-    """A trainer's life: waits on the pool socket `listener` (at `path`
-    until claimed) while the process `anchor_pid` lives, trains the job a
-    supervisor sends; after a one-worker job it waits again, as a reusable
-    trainer, for the next one-worker job with the same threads."""
-    from zooapi.worker import standby as pool
-
-    while True:
-        conn = _accept(listener, anchor_pid, path)
-        if conn is None:
-            return 0
-        code, key = _serve(conn)
-        offer = pool.offer_again(path.parent, key) if key else None
-        if offer is None:
-            return code
-        listener, path = offer
-        import keras
-
-        keras.backend.clear_session()  # the finished job's models and layer names
-
-
-def zygote(listener_fd: int, anchor_pid: int, path: Path) -> int:
-    """Imports what training needs, then forks a trainer for each name a
-    supervisor sends on the socket `listener_fd` (at `path`), while the
-    process `anchor_pid` (the executor's Python daemon) lives. See
-    `zooapi.worker.standby`."""
-    import signal
-    import socket
-
-    from zooapi.worker import standby as pool
-
-    listener = socket.socket(fileno=listener_fd)
-    _import_training_modules()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the trainers
-    while True:
-        conn = _accept(listener, anchor_pid, path, close=False)
-        if conn is None:
-            return 0
-        with conn:
-            name = _read_line(conn).decode().strip()
-            if not name or os.fork() != 0:
-                continue
-            code = 1
-            try:  # the forked trainer
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                listener.close()
-                trainer_listener, trainer_path = pool.become_trainer(path.parent, name)
-                conn.sendall(b"ok\n")
-                conn.close()
-                code = _wait_for_jobs(trainer_listener, anchor_pid, trainer_path)
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-
-
-def run(folder: Path, import_wait: float = 0.0) -> int:
-    """Trains the job in `folder`; a failure is written to `error.json`."""
-    try:
-        train(folder, import_wait)
+        placement = train(folder, client, import_wait)
     except BaseException as exc:
-        (folder / "error.json").write_text(json.dumps({
-            "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(),
-        }))
-        traceback.print_exc()
-        return 1
-    return 0
-
-
-def main(argv: list[str]) -> int:
-    """`trainer FOLDER` trains at once; `trainer --zygote FD PID PATH` forks trainers that wait for jobs (`zygote`)."""
-    if argv[1] == "--zygote":
-        return zygote(int(argv[2]), int(argv[3]), Path(argv[4]))
-    return run(Path(argv[1]))
-
-
-if __name__ == "__main__":
-    code = main(sys.argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: TF's collective threads can hang it.
-    os._exit(code)
+        trace = traceback.format_exc()
+        sys.stderr.write(trace)  # the job's child.log
+        return (ERROR_REPORTED if client.report_error(type(exc).__name__, str(exc), trace) else 2), None
+    return 0, placement.reuse_key()

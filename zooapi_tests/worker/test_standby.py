@@ -5,15 +5,15 @@ anchors them to its Python daemon), so none outlives the test."""
 
 from __future__ import annotations
 
-import json
 import os
+import socket
 import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from zooapi.worker import standby
+from zooapi.worker import protocol, standby
 
 
 @pytest.fixture
@@ -70,21 +70,26 @@ def _gone(pid: int, within: float) -> bool:
     return False
 
 
-def test_a_claimed_trainer_leaves_the_pool_takes_the_job_and_answers_its_exit_code(pool, anchor, tmp_path):
+def test_a_claimed_trainer_leaves_the_pool_takes_the_job_and_reports_on_the_channel_it_is_handed(
+        pool, anchor, tmp_path):
     ready = standby.spawn(pool, anchor.pid)
     pid = _process_of(ready)
     assert standby.waiting(pool) == [ready]
     trainer = standby.claim(pool)
     assert standby.waiting(pool) == []  # no other task can claim it now
     job = tmp_path / "job"
-    job.mkdir()
-    (job / "env.json").write_text("{}")  # and no config.json: the job fails at its first line
-    trainer.hand_over(job)
+    job.mkdir()  # with no job.pkl: the job fails at its first line
+    driver_end, task_end = socket.socketpair()
+    trainer.hand_over(job, channel=task_end, worker=3)
+    task_end.close()  # the trainer holds its own copy of the task's connection
     assert trainer.started() and trainer.pid == pid  # the waiting process, not a new one
-    assert trainer.wait() == 1
-    error = json.loads((job / "error.json").read_text())
-    assert error["type"] == "FileNotFoundError" and "config.json" in error["message"]
+    assert trainer.wait() == standby.ERROR_REPORTED
+    message, _ = protocol.receive(driver_end)  # the trainer's own report, as the driver gets it
+    assert message["type"] == "error" and message["worker"] == 3
+    assert message["error"] == "FileNotFoundError" and "job.pkl" in message["message"]
+    assert "Traceback" in message["traceback"]
     trainer.close()
+    driver_end.close()
 
 
 def test_take_replaces_a_trainer_that_ends_before_taking_the_job(pool, anchor, tmp_path):
@@ -92,10 +97,12 @@ def test_take_replaces_a_trainer_that_ends_before_taking_the_job(pool, anchor, t
     pid = _process_of(doomed)
     job = tmp_path / "job"
     job.mkdir()
-    (job / "env.json").write_text("{}")
     os.kill(pid, 9)  # it ends before or after the claim connects: refused, or reset once queued
-    trainer = standby.take(pool, job)
-    assert trainer is not None and trainer.pid != pid and trainer.wait() == 1
+    driver_end, task_end = socket.socketpair()
+    trainer = standby.take(pool, job, channel=task_end)
+    assert trainer is not None and trainer.pid != pid and trainer.wait() == standby.ERROR_REPORTED
+    driver_end.close()
+    task_end.close()
     assert not doomed.exists()
     trainer.close()
 
@@ -107,7 +114,7 @@ def test_trainers_are_forked_by_one_zygote_per_pool_that_imported_tensorflow_onc
     assert standby.waiting(pool) == [first, second]
     with open(f"/proc/{zygote}/cmdline", "rb") as f:
         args = f.read().split(b"\0")
-    assert args[args.index(b"--zygote") + 2] == str(anchor.pid).encode()
+    assert args[args.index(b"zooapi.worker.zygote") + 2] == str(anchor.pid).encode()
 
 
 def test_a_waiting_trainer_ends_with_its_anchor_and_a_working_one_with_its_supervisor(pool, anchor, tmp_path):
@@ -116,8 +123,7 @@ def test_a_waiting_trainer_ends_with_its_anchor_and_a_working_one_with_its_super
     waiting = standby.spawn(pool, anchor.pid)
     job = tmp_path / "job"
     job.mkdir()
-    (job / "env.json").write_text("{}")
-    os.mkfifo(job / "config.json")  # reading it blocks: the job never ends by itself
+    os.mkfifo(job / "job.pkl")  # reading it blocks: the job never ends by itself
     working.hand_over(job)
     assert working.started()
     working.close()  # the supervisor's task is killed
