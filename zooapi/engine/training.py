@@ -18,12 +18,12 @@ from zooapi.engine.frames import require_spark_dataframe
 from zooapi.engine.jobs import check_task_slots, run_barrier_job, worker_errors
 from zooapi.engine.plan import check_first_row, feed_columns, plan_features, plan_labels, plan_sample_weights
 from zooapi.engine.progress import Progress
-from zooapi.engine.server import JobServer
+from zooapi.engine.server import Event, JobServer
 from zooapi.feed.columns import ColumnSpec
 from zooapi.sessions import default_parallelism, listen_address, ship_model
 from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_state, model_to_blob
-from zooapi.worker.supervisor import SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, train_partition
+from zooapi.worker.supervisor import OFFLINE_MESSAGES, SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, train_partition
 from zooapi.worker.train_job import TrainJob
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,11 @@ def fit(
             than the cluster's task slots is refused before the job starts.
         validation_df: a DataFrame evaluated after every epoch (`val_` logs).
         callbacks: Keras callbacks; they run on the driver at each epoch end
-            with the model holding the epoch's weights.
+            with the model holding the epoch's weights. When the workers
+            cannot reach this process (a Spark Connect client the cluster
+            cannot connect to), they train without live progress and the
+            callbacks run after training, epoch by epoch, on the logs the
+            chief recorded (a warning says so).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         shuffle: draw rows in a new random order every pass.
         seed: seeds shuffling and initialisation; random when None.
@@ -261,9 +265,13 @@ def fit(
             progress.restart_at(job.initial_epoch)
             logger.warning("Training failed (%s); retrying from %s (attempt %d of %d)",
                            str(exc).splitlines()[0][:200], where, attempt + 2, retries + 1)
-    chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows)), key=lambda t: t[:2])
-    progress.check_in_sync(num_workers)
+    offline = [r["chunk"] for r in rows if r["worker"] == OFFLINE_MESSAGES]
+    chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows) if r["worker"] >= 0),
+                    key=lambda t: t[:2])
     load_model_state(model, b"".join(c for _, _, c in chunks))
+    for recorded in offline:
+        _replay_offline(recorded, progress)
+    progress.check_in_sync(num_workers)
     diverged = progress.divergence_error()
     if diverged is not None:
         raise diverged
@@ -341,3 +349,21 @@ def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
             return run_barrier_job(spark, server, result.collect, on_event)
     finally:
         broadcast.destroy(blocking=False)
+
+
+def _replay_offline(recorded: bytes, progress: Progress) -> None:
+    """Hands the chief's recorded messages (it could not reach this process:
+    `zooapi.worker.protocol.OfflineClient`) to `progress` after the job, as
+    if they had come live: the History gets every epoch, callbacks run
+    epoch by epoch on the logs (the model holds the final weights; a
+    callback's request to stop comes too late to act)."""
+    messages = [json.loads(line) for line in bytes(recorded).decode().splitlines() if line]
+    reason = next((m["message"] for m in messages if m["type"] == "offline"), "")
+    logger.warning("The workers could not report while training (%s): trained without live progress; the "
+                   "callbacks run now, on the epoch logs the chief recorded, and could not stop training "
+                   "(use `end_trigger`, which the workers evaluate).", reason.split(" within ")[0])
+    for message in messages:
+        if message["type"] == WORKER_ROWS:
+            _log_worker_rows(message)
+        else:
+            progress(Event(message, None, lambda answer: None))

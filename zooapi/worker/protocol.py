@@ -2,6 +2,11 @@
 
 A message is a JSON object framed by its 4-byte length; a message whose
 `nbytes` field is set is followed by that many raw bytes (weights).
+
+A worker that cannot reach the driver (a Spark Connect client that the
+cluster cannot connect to) trains anyway: its `OfflineClient` records the
+messages in a file of the job, which the chief returns with the trained
+model, and answers every request with "go on".
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from pathlib import Path
 from typing import Any
 
 _HEADER = struct.Struct(">I")
@@ -104,3 +110,48 @@ class DriverClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class OfflineClient:
+    """A worker's stand-in for `DriverClient` when the driver cannot be
+    reached: messages (without their payloads) are appended to the file
+    `path` as JSON lines, and requests are answered with {} (go on).
+
+    Example:
+        >>> c = OfflineClient(Path("/tmp/job/events.jsonl"), worker=0)  # doctest: +SKIP
+        >>> c.request({"type": "epoch_end", "epoch": 0, "logs": {"loss": 0.3}})  # doctest: +SKIP
+        {}
+    """
+
+    sock = None
+
+    def __init__(self, path: Path, worker: int):
+        self.path, self.worker, self.error_sent = Path(path), worker, False
+
+    def send(self, message: dict[str, Any], payload: bytes | None = None) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({**message, "worker": self.worker}) + "\n")
+
+    def request(self, message: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+        self.send({**message, "reply": True})
+        return {}
+
+    report_error = DriverClient.report_error
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "OfflineClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_messages(path: Path) -> list[dict[str, Any]]:
+    """The messages an `OfflineClient` recorded in `path` (none when it has no file)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line]

@@ -32,7 +32,7 @@ from zooapi.feed.codecs import decode_feed
 from zooapi.feed.spill import SpillWriter
 from zooapi.worker import standby, train_job
 from zooapi.worker.devices import task_gpus
-from zooapi.worker.protocol import DriverClient
+from zooapi.worker.protocol import DriverClient, OfflineClient, read_messages
 from zooapi.worker.train_job import Peer, Placement, TrainJob
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ RESULT_CHUNK = 64 << 20
 # The chief's result row that says the partitions were too unequal to train
 # on: its chunk holds every worker's rows, as JSON, for the driver to deal them.
 UNBALANCED_WORKER = -1
+# The chief's result row that holds the messages its job recorded because the
+# driver could not be reached (`OfflineClient`), as JSON lines.
+OFFLINE_MESSAGES = -2
 # Partitions are trained on as they are when the largest has at most this much
 # more rows than the smallest, relative to the mean share (or one row).
 TOLERANCE = 0.02
@@ -125,6 +128,30 @@ def _rows_row(peers: list[dict]) -> pa.RecordBatch:
         [pa.array([UNBALANCED_WORKER], pa.int32()), pa.array([rows.encode()], pa.binary())], names=["worker", "chunk"])
 
 
+def _connect(driver: str, rank: int, folder: Path) -> DriverClient | OfflineClient:
+    """This worker's channel to the driver; an `OfflineClient` recording in
+    `folder` when the driver cannot be reached (its first message says why)."""
+    try:
+        return DriverClient(driver, rank)
+    except ConnectionError as exc:
+        logger.warning("%s Training without live progress.", exc)
+        client = OfflineClient(folder / train_job.EVENTS_FILE, rank)
+        client.send({"type": "offline", "message": str(exc)})
+        return client
+
+
+def _recorded_error(folder: Path, rank: int) -> Exception:
+    """The error the trainer recorded when it could not reach the driver,
+    rebuilt for Spark to report: bad data keeps its type (the driver finds it
+    in Spark's report, `zooapi.engine.jobs.python_worker_error`)."""
+    error = next((m for m in reversed(read_messages(folder / train_job.EVENTS_FILE)) if m["type"] == "error"), None)
+    if error is None:
+        return _trainer_error(folder, standby.ERROR_REPORTED)
+    text = f"{error['message']}\n--- trainer traceback ---\n{error['traceback'].rstrip()}"
+    kind = {"ValueError": ValueError, "TypeError": TypeError}.get(error["error"])
+    return kind(text) if kind is not None else TrainerError(f"worker {rank}: {error['error']}: {text}")
+
+
 def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The barrier task: spill, agree on a cluster, train in a child, return
     the chief's trained weights (`zooapi.worker.serialization.model_state_to_bytes`)
@@ -135,9 +162,9 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
     ctx = BarrierTaskContext.get()
     rank = ctx.partitionId()
     folder = Path(tempfile.mkdtemp(prefix=f"zooapi-train-{rank}-"))
-    client = DriverClient(job.driver, rank)
     pool = standby.pool_folder()
     standby.start_zygote(pool)  # imports TensorFlow while the partition spills (once per executor)
+    client = _connect(job.driver, rank, folder)
     trainer = None
     try:
         rows, val_rows = _spill(job, batches, folder)
@@ -166,6 +193,8 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         if trainer is None:
             raise _trainer_error(folder, None)
         code = trainer.wait()
+        if code == standby.ERROR_REPORTED and client.sock is None:
+            raise _recorded_error(folder, rank)
         if code == standby.ERROR_REPORTED:
             client.error_sent = True
             raise TrainerError(f"the training process of worker {rank} failed; it sent its error to the driver")
@@ -178,6 +207,11 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
                 [pa.array([rank] * len(chunks), pa.int32()), pa.array(chunks, pa.binary())],
                 names=["worker", "chunk"],
             )
+            if client.sock is None:
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array([OFFLINE_MESSAGES], pa.int32()),
+                     pa.array([(folder / train_job.EVENTS_FILE).read_bytes()], pa.binary())],
+                    names=["worker", "chunk"])
     except BaseException as exc:
         if not client.error_sent:
             client.report_error(type(exc).__name__, str(exc),

@@ -21,6 +21,8 @@ from typing import Any
 from zooapi.feed.columns import TensorFeed
 
 JOB_FILE = "job.pkl"
+# What a worker that cannot reach the driver records (`protocol.OfflineClient`).
+EVENTS_FILE = "events.jsonl"
 
 
 @dataclass(frozen=True)

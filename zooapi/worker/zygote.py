@@ -99,7 +99,8 @@ def _redirect_output(path: str) -> None:
 def _serve(conn: socket.socket) -> tuple[int, str | None]:
     """Runs the job a supervisor sends on `conn`; its exit code and, when
     this process can run another job, the `Placement.reuse_key` of the jobs it can run."""
-    from zooapi.worker.protocol import DriverClient
+    from zooapi.worker.protocol import DriverClient, OfflineClient
+    from zooapi.worker.train_job import EVENTS_FILE
     from zooapi.worker.trainer import run
 
     accepted = time.time()
@@ -113,9 +114,11 @@ def _serve(conn: socket.socket) -> tuple[int, str | None]:
     conn.sendall(f"{os.getpid()}\n".encode())
     done = threading.Event()
     threading.Thread(target=_end_with_supervisor, args=(conn, done), daemon=True).start()
-    if channel is None:  # only a test hands over a job without a channel
-        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client = DriverClient.over(channel, job.get("worker", 0))
+    worker = job.get("worker", 0)
+    if channel is not None:
+        client = DriverClient.over(channel, worker)
+    else:  # the task could not reach the driver: record for it
+        client = OfflineClient(folder / EVENTS_FILE, worker)
     code, key = run(folder, client, import_wait)
     client.close()
     sys.stdout.flush()
