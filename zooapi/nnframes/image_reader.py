@@ -31,7 +31,7 @@ from zooapi.feature.spark_image import MODES, image_type, swap_red_blue
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["NNImageReader"]
+__all__ = ["DroppedFiles", "NNImageReader"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,42 @@ def _report_dropped(bad: list[str], dropped) -> None:
             dropped.add(len(bad))
 
 
+def _dropped_batch(bad: list[str], image: pa.DataType) -> pa.RecordBatch:
+    """Rows for unreadable files: their path and a null image (filtered out
+    of the images, kept for `DroppedFiles.files`)."""
+    return pa.RecordBatch.from_arrays([pa.array(bad, pa.string()), pa.nulls(len(bad), image)], ["origin", "image"])
+
+
+class DroppedFiles:
+    """The files `NNImageReader.readImages` dropped as unreadable.
+
+    `value` counts them: in a classic session it is a Spark accumulator's
+    count, free, once an action has computed the images (each computation
+    adds to it again); over Spark Connect, which has no accumulators,
+    reading it runs a job that reads the files again. `files` is a
+    DataFrame of their paths (`origin`), in both kinds of session (computing
+    it reads the files again).
+
+    Example:
+        >>> df = NNImageReader.readImages("/data/photos", spark)  # doctest: +SKIP
+        >>> df.count(); df.dropped_files.value  # doctest: +SKIP
+        >>> df.dropped_files.files.show()  # doctest: +SKIP
+    """
+
+    def __init__(self, files: "DataFrame", accumulator=None):
+        self.files = files
+        self._accumulator = accumulator
+
+    @property
+    def value(self) -> int:
+        if self._accumulator is not None:
+            return self._accumulator.value
+        return self.files.count()
+
+    def __repr__(self) -> str:
+        return f"DroppedFiles(value={self.value})"
+
+
 def _unreadable(path: str, err: Exception, action: str) -> ValueError:
     return ValueError(f"Cannot {action} image file '{path}': {type(err).__name__}: {err}. Expected a JPEG, PNG or "
                       "other Pillow-readable image; pass drop_invalid=True to skip unreadable files.")
@@ -112,8 +148,9 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
     """`binaryFile` batches (`path`, `content`) to (`origin`, `image`) batches,
     the image decoded into Spark's image struct.
 
-    Runs on the workers. An undecodable file is dropped (logged with its name
-    and added to the `dropped` accumulator) or, without `drop_invalid`,
+    Runs on the workers. An undecodable file is dropped (logged with its
+    name, added to the `dropped` accumulator, and given as a row with a null
+    image, which `readImages` filters out) or, without `drop_invalid`,
     raises a `ValueError` naming it.
     """
     for batch in batches:
@@ -131,6 +168,8 @@ def decode_partition(batches: Iterator[pa.RecordBatch], codec: int, height: int,
             _report_dropped(bad, dropped)
             if images:
                 yield _image_batch(origins, images)
+            if bad:
+                yield _dropped_batch(bad, image_type())
 
 
 def check_partition(batches: Iterator[pa.RecordBatch], drop_invalid: bool, dropped=None) -> Iterator[pa.RecordBatch]:
@@ -151,10 +190,13 @@ def check_partition(batches: Iterator[pa.RecordBatch], drop_invalid: bool, dropp
                 if not drop_invalid:
                     raise _unreadable(paths[i], err, "read") from err
                 readable[i] = False
-        _report_dropped([paths[int(i)] for i in np.flatnonzero(~readable)], dropped)
+        bad = [paths[int(i)] for i in np.flatnonzero(~readable)]
+        _report_dropped(bad, dropped)
         kept = batch if readable.all() else batch.filter(pa.array(readable))
         image = pa.array(read, pa.binary()) if contents is None else kept.column("content")
         yield pa.RecordBatch.from_arrays([kept.column("path"), image], ["origin", "image"])
+        if bad:
+            yield _dropped_batch(bad, pa.binary())
 
 
 def lists_local_files(spark: "SparkSession", paths: Sequence[str]) -> bool:
@@ -221,12 +263,14 @@ class NNImageReader:
         Unreadable files (corrupt, truncated, or not images) follow
         `drop_invalid`. With `True` they are skipped where they are decoded:
         each task logs a WARNING naming them, and the returned DataFrame's
-        `dropped_files` attribute is a Spark accumulator that counts them on
-        the driver once an action has run (each computation of the DataFrame
-        adds to it again: cache the DataFrame, or read the value after your
-        first action). This costs nothing extra: no second pass decodes the
-        files to count them. Over Spark Connect, which has no accumulators,
-        `dropped_files` is None and the tasks log the files they drop. With
+        `dropped_files` attribute (a `DroppedFiles`) counts them: its
+        `value` is, in a classic session, a Spark accumulator's count on the
+        driver once an action has run (free: no second pass decodes the
+        files to count them; each computation of the DataFrame adds to it
+        again: cache the DataFrame, or read the value after your first
+        action), and over Spark Connect, which has no accumulators, a job
+        that reads the files again; its `files` is a DataFrame of their
+        paths in both. With
         `False` the first unreadable file fails the
         job with a `ValueError` naming the file (on the driver, Spark raises
         it as a `PythonException` whose message holds the worker's
@@ -279,6 +323,7 @@ class NNImageReader:
         """
         from pyspark.ml.image import ImageSchema
         from pyspark.sql import SparkSession
+        from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
         if not (isinstance(spark, SparkSession) or is_connect(spark)):
@@ -333,15 +378,20 @@ class NNImageReader:
                     "decoded" if decode else "encoded", IMAGE_CODECS[image_codec],
                     (resize_height, resize_width) if resize_height > 0 else "none")
 
-        # Over Spark Connect (no accumulators) dropped files are only logged by the tasks.
-        dropped = sc.accumulator(0) if drop_invalid and sc is not None else None
+        dropped = sc.accumulator(0) if drop_invalid and sc is not None else None  # none over Connect
         codec, height, width, drop = image_codec, resize_height, resize_width, bool(drop_invalid)
         image_type = ImageSchema.imageSchema["image"].dataType if decode else T.BinaryType()
         schema = T.StructType([T.StructField("origin", T.StringType(), True),
                                T.StructField("image", image_type, True)])
         if decode:
-            df = files.mapInArrow(lambda batches: decode_partition(batches, codec, height, width, drop, dropped), schema)
+            read = files.mapInArrow(lambda batches: decode_partition(batches, codec, height, width, drop, dropped),
+                                    schema)
         else:
-            df = files.mapInArrow(lambda batches: check_partition(batches, drop, dropped), schema)
-        df.dropped_files = dropped
+            read = files.mapInArrow(lambda batches: check_partition(batches, drop, dropped), schema)
+        if not drop:
+            df = read
+            df.dropped_files = None
+            return df
+        df = read.where(F.col("image").isNotNull())
+        df.dropped_files = DroppedFiles(read.where(F.col("image").isNull()).select("origin"), dropped)
         return df

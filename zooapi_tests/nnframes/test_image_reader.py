@@ -62,6 +62,7 @@ def test_reads_a_folder_into_spark_image_schema_with_bgr_pixels_and_labels(spark
                      "image.nChannels", "image.mode", "image.data").collect()
     assert len(rows) == N_COLOR + N_GRAY
     assert df.dropped_files.value == len(CORRUPT)
+    assert sorted(Path(r.origin).name for r in df.dropped_files.files.collect()) == sorted(CORRUPT)
     by_name = {Path(r.origin).name: r for r in rows}
     assert all(r.origin == r.image_origin and r.origin.startswith("file:") for r in rows)
     for name, r in by_name.items():
@@ -187,6 +188,7 @@ def test_encoded_files_keep_their_bytes_and_predict_as_the_decoded_images_do(spa
     # Both corrupt files fail Pillow's header check (the JPEG is cut before its frame header).
     assert len(rows) == N_COLOR + N_GRAY and not set(CORRUPT) & set(rows)
     assert encoded.dropped_files.value == 2
+    assert sorted(Path(r.origin).name for r in encoded.dropped_files.files.collect()) == sorted(CORRUPT)
     for path in root.rglob("digit-*"):
         assert rows[path.name] == path.read_bytes()
 
