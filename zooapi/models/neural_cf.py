@@ -63,6 +63,13 @@ class NeuralCF(Recommender, Model):
         hidden_layers: the MLP branch's Dense (ReLU) layer sizes.
         include_mf: add the GMF branch.
         mf_embed: the GMF branch's embedding size (both sides).
+        embed_l2: an L2 penalty on every embedding (Keras' `L2`:
+            `embed_l2 * sum(w ** 2)` of each embedding table, added to the
+            loss at each step; works in DataFrame fits too); 0 (the
+            default) adds none. On MovieLens-100k with 32-wide embeddings,
+            1e-5 held HR@10 near its peak over 10 epochs instead of
+            falling after epoch 3, without raising the peak; smaller
+            embeddings did as well (see the README's recommendation notes).
         user_col: the user id column (and the first input's name).
         item_col: the item id column (and the second input's name).
 
@@ -78,16 +85,22 @@ class NeuralCF(Recommender, Model):
 
     def __init__(self, user_count: int, item_count: int, class_num: int = 1, user_embed: int = 20,
                  item_embed: int = 20, hidden_layers: Sequence[int] = (40, 20, 10), include_mf: bool = True,
-                 mf_embed: int = 20, user_col: str = "user", item_col: str = "item", **kwargs):
+                 mf_embed: int = 20, embed_l2: float = 0.0, user_col: str = "user", item_col: str = "item",
+                 **kwargs):
         self._config = {"user_count": user_count, "item_count": item_count, "class_num": class_num,
                         "user_embed": user_embed, "item_embed": item_embed, "hidden_layers": list(hidden_layers),
-                        "include_mf": include_mf, "mf_embed": mf_embed, "user_col": user_col, "item_col": item_col}
+                        "include_mf": include_mf, "mf_embed": mf_embed, "embed_l2": embed_l2, "user_col": user_col,
+                        "item_col": item_col}
         self.user_count = check_int("user_count", user_count)
         self.item_count = check_int("item_count", item_count)
         self.class_num = check_int("class_num", class_num)
         for name, value in (("user_embed", user_embed), ("item_embed", item_embed), ("mf_embed", mf_embed)):
             check_int(name, value)
         hidden = _check_layers("hidden_layers", hidden_layers)
+        if isinstance(embed_l2, bool) or not isinstance(embed_l2, (int, float)) or not embed_l2 >= 0:
+            raise ValueError(f"Received an invalid value for `embed_l2`, expected a number >= 0. "
+                             f"Received: embed_l2={embed_l2!r}")
+        regularizer = keras.regularizers.L2(float(embed_l2)) if embed_l2 else None
         if not (isinstance(user_col, str) and isinstance(item_col, str) and user_col != item_col):
             raise ValueError(f"Received invalid `user_col`/`item_col`, expected two different column names. "
                              f"Received: user_col={user_col!r}, item_col={item_col!r}")
@@ -98,7 +111,8 @@ class NeuralCF(Recommender, Model):
         item = keras.Input((1,), dtype="int32", name=item_col)
 
         def embedded(ids, rows, size, name):
-            return L.Flatten(name=f"{name}_flat")(L.Embedding(rows, size, name=name)(ids))
+            return L.Flatten(name=f"{name}_flat")(L.Embedding(rows, size, embeddings_regularizer=regularizer,
+                                                              name=name)(ids))
 
         x = L.Concatenate(name="mlp_concat")([embedded(user, self.user_count + 1, user_embed, "mlp_user_embed"),
                                               embedded(item, self.item_count + 1, item_embed, "mlp_item_embed")])

@@ -204,3 +204,43 @@ def test_recommender_refuses_bad_arguments(spark):
     with pytest.raises(ValueError, match=r"Received an invalid value for `hidden_layers`"):
         from zooapi.models import NeuralCF
         NeuralCF(5, 5, hidden_layers=(4, 0))
+
+
+def test_embed_l2_adds_a_penalty_that_shrinks_the_embeddings_in_a_dataframe_fit(spark, tmp_path):
+    import keras
+
+    import zooapi.keras  # noqa: F401  (registers zooapi's classes)
+    from zooapi.feature import add_negative_samples
+    from zooapi.models import NeuralCF
+
+    train, _, _ = planted_groups()
+    fit_df = add_negative_samples(spark.createDataFrame(train, "user int, item int"), item_count=ITEMS, neg_num=2,
+                                  seed=1, first_item=1).cache()
+    norms = {}
+    for l2 in (0.0, 0.01):
+        keras.utils.set_random_seed(0)
+        model = NeuralCF(USERS, ITEMS, user_embed=8, item_embed=8, hidden_layers=(16, 8), mf_embed=8, embed_l2=l2)
+        # The penalty is l2 * sum(w ** 2) of each of the 4 embedding tables.
+        tables = [w for w in model.weights if "embed" in w.path]
+        assert len(tables) == 4 and len(model.losses) == (4 if l2 else 0)
+        np.testing.assert_allclose(float(sum(model.losses)) if l2 else 0.0,
+                                   l2 * sum(float(np.sum(np.square(w.numpy()))) for w in tables), rtol=1e-5)
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+        model.fit(fit_df, label_cols="label", epochs=3, batch_size=64, num_workers=1, seed=0)
+        norms[l2] = sum(float(np.sum(np.square(w.numpy()))) for w in tables)
+    # Unpenalised, the tables grow as they learn the groups. With the penalty,
+    # every row is pulled to 0 at every step (0.02 * w, the whole table),
+    # while a row's data gradient comes only from the batches that hold its
+    # id: the tables must end up much smaller.
+    assert norms[0.01] < 0.5 * norms[0.0], norms
+    path = str(tmp_path / "ncf.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=False)
+    assert loaded.get_config()["embed_l2"] == 0.01 and len(loaded.losses) == 4
+
+
+def test_embed_l2_must_be_a_non_negative_number():
+    from zooapi.models import NeuralCF
+
+    with pytest.raises(ValueError, match=r"expected a number >= 0. Received: embed_l2=-0.1"):
+        NeuralCF(10, 10, embed_l2=-0.1)
