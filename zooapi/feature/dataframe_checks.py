@@ -21,6 +21,19 @@ def check_column(df: "DataFrame", column: Any, argument: str) -> str:
     return column
 
 
+def check_string_column(df: "DataFrame", column: Any, argument: str, expected: str = "a string column") -> str:
+    """`column` when it is a string column of `df`; else a TypeError/ValueError
+    naming `argument`, its Spark type and what was `expected`."""
+    from pyspark.sql import types as T
+
+    check_column(df, column, argument)
+    dtype = df.schema[column].dataType
+    if not isinstance(dtype, T.StringType):
+        raise TypeError(f"Column '{column}' (`{argument}`) has Spark type {dtype.simpleString()}; expected "
+                        f"{expected}.")
+    return column
+
+
 def check_columns(df: "DataFrame", columns: Any, argument: str) -> list[str]:
     """One column name or a non-empty list of them, each in `df`."""
     names = [columns] if isinstance(columns, str) else columns

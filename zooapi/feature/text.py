@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from zooapi.feature.dataframe_checks import check_column, check_positive_int
+from zooapi.feature.dataframe_checks import check_positive_int, check_string_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -43,14 +43,7 @@ _UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
 def check_text_column(df: "DataFrame", column: Any, argument: str = "text_col") -> str:
     """`column` when it is a string column of `df`; else a TypeError/ValueError naming it."""
-    from pyspark.sql import types as T
-
-    check_column(df, column, argument)
-    dtype = df.schema[column].dataType
-    if not isinstance(dtype, T.StringType):
-        raise TypeError(f"Column '{column}' (`{argument}`) has Spark type {dtype.simpleString()}; expected a "
-                        "string column of text.")
-    return column
+    return check_string_column(df, column, argument, "a string column of text")
 
 
 def text_vocabulary(df: "DataFrame", text_col: str, max_tokens: int | None = 20000,

@@ -22,7 +22,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
-from zooapi.feature.dataframe_checks import check_column
+from zooapi.feature.dataframe_checks import check_column, check_string_column
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -48,15 +48,7 @@ def check_label_column(df: "DataFrame", column: Any, multi_label: bool) -> None:
                         f"multi_label={bool(multi_label)}.")
 
 
-def _check_string_column(df: "DataFrame", column: Any, argument: str) -> str:
-    from pyspark.sql import types as T
-
-    check_column(df, column, argument)
-    dtype = df.schema[column].dataType
-    if not isinstance(dtype, T.StringType):
-        raise TypeError(f"Column '{column}' (`{argument}`) has type {dtype.simpleString()}; expected a string of "
-                        "labels separated by the separator, e.g. 'Cardiomegaly|Effusion'.")
-    return column
+_LABELS_STRING = "a string of labels separated by the separator, e.g. 'Cardiomegaly|Effusion'"
 
 
 def _check_separator(separator: Any) -> str:
@@ -94,7 +86,7 @@ def distinct_labels(df: "DataFrame", input_col: str, separator: str = "|",
     """
     from pyspark.sql import functions as F
 
-    _check_string_column(df, input_col, "input_col")
+    check_string_column(df, input_col, "input_col", _LABELS_STRING)
     labels = df.select(F.explode(_tokens(input_col, _check_separator(separator))).alias("label")).distinct()
     if none_label is not None:
         labels = labels.where(F.col("label") != F.lit(none_label))
@@ -132,7 +124,7 @@ def multi_hot_labels(df: "DataFrame", input_col: str, classes: Sequence[str], ou
     """
     from pyspark.sql import functions as F
 
-    _check_string_column(df, input_col, "input_col")
+    check_string_column(df, input_col, "input_col", _LABELS_STRING)
     if (isinstance(classes, str) or not isinstance(classes, (list, tuple)) or not classes
             or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes)):
         raise ValueError(f"Received an invalid value for `classes`, expected a non-empty list of distinct, non-empty "

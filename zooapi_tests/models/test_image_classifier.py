@@ -351,7 +351,7 @@ def test_multi_hot_labels_and_distinct_labels_read_finding_label_strings(spark):
         multi_hot_labels(csv, "Finding Labels", two, handle_invalid="keep")
     with pytest.raises(ValueError, match=r"invalid value for `separator`, expected a non-empty string"):
         distinct_labels(csv, "Finding Labels", separator="")
-    with pytest.raises(TypeError, match=r"Column 'label' \(`input_col`\) has type array<float>; expected a string"):
+    with pytest.raises(TypeError, match=r"Column 'label' \(`input_col`\) has Spark type array<float>; expected a string"):
         distinct_labels(hot, "label")
     with pytest.raises(ValueError, match=r"Column 'Labels' \(`input_col`\) is not in the DataFrame"):
         multi_hot_labels(csv, "Labels", two)
