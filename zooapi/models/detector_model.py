@@ -1,5 +1,6 @@
 """The Keras model of `ObjectDetector`: a backbone, a small feature pyramid
-(strides 8, 16 and 32), RetinaNet's shared classification and box heads,
+(strides 8, 16 and 32; the heads on the first two, where objects of 1/8 to
+1/2 of the image find their anchors), RetinaNet's shared classification and box heads,
 and its loss (focal loss on the classes, Huber loss on the box deltas of
 the matched anchors).
 
@@ -85,6 +86,9 @@ def build_detector(num_classes: int, size: int = 128, backbone: str = "small", w
             "MobileNetV2" (keras.applications, `weights` None or "imagenet").
         weights: the MobileNetV2 weights.
         width: the channels of the pyramid and the heads.
+        head_levels: the pyramid levels with heads (and anchors), finest first.
+        head_depth: the 3x3 convolutions of each head before its output.
+        anchors_per_cell: as `detector_anchors` makes them.
 
     Returns:
         The model, its output `(batch, anchors * (num_classes + 4))`.

@@ -14,7 +14,7 @@ described in `zooapi.models.boxes`.
 
 Example:
     >>> from zooapi.models import ObjectDetector, shapes_frame  # doctest: +SKIP
-    >>> detector = ObjectDetector(["circle", "rectangle", "triangle"]).fit(shapes_frame(spark, 2000), epochs=10)  # doctest: +SKIP
+    >>> detector = ObjectDetector(["circle", "rectangle", "triangle"]).fit(shapes_frame(spark, 3000), epochs=4)  # doctest: +SKIP
     >>> detector.detect(images).select("origin", "detections").show(3)  # doctest: +SKIP
     >>> detector.evaluate(shapes_frame(spark, 500, seed=1))  # doctest: +SKIP
 """
@@ -50,9 +50,10 @@ class ObjectDetector:
     """A single-stage object detector on Spark DataFrames.
 
     RetinaNet's design at CPU size: a backbone, a feature pyramid at strides
-    8, 16 and 32 with 6 anchors per cell (sizes 1/8, 1/4 and 1/2 of the
-    input, scales 1 and 1.41, aspect ratios 1/2, 1 and 2), shared
-    classification and box heads, focal loss. `fit` trains it on a
+    8, 16 and 32 whose stride 8 and 16 levels carry 6 anchors per cell
+    (sizes 1/8 and 1/4 of the input, scales 1 and 1.41, aspect ratios 1/2,
+    1 and 2; matched at IoU 0.4 / 0.3), shared classification and box
+    heads, focal loss, Adam with a cosine decay. `fit` trains it on a
     DataFrame of images and boxes through `zooapi.engine.fit` (Spark barrier
     tasks); `detect` adds each image's detections; `evaluate` gives COCO's
     mAP; `draw` gives images with their detections drawn.
@@ -77,7 +78,7 @@ class ObjectDetector:
 
     Raises:
         ValueError: empty or repeated `class_names`, an unknown backbone, a
-            bad `input_size`.
+            bad `input_size` or `learning_rate`.
 
     Example:
         >>> detector = ObjectDetector(["circle", "rectangle", "triangle"], input_size=128)  # doctest: +SKIP
