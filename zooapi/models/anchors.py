@@ -25,7 +25,9 @@ import numpy as np
 __all__ = ["VARIANCE", "anchor_boxes", "decode", "encode", "iou", "match", "non_max_suppression"]
 
 VARIANCE = np.array([0.1, 0.1, 0.2, 0.2], np.float32)
-POSITIVE_IOU, NEGATIVE_IOU = 0.5, 0.4  # RetinaNet's matching thresholds
+# RetinaNet matches at 0.5 / 0.4; at 0.4 / 0.3 a generated box has ~3x the positive anchors (median 13, not
+# 4, with `detector_anchors(128)`), which a short training on CPUs learns from faster.
+POSITIVE_IOU, NEGATIVE_IOU = 0.4, 0.3
 IGNORE, BACKGROUND = -1.0, 0.0
 
 
@@ -75,19 +77,20 @@ def decode(anchors: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
 
 
-def match(anchors: np.ndarray, boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def match(anchors: np.ndarray, boxes: np.ndarray, classes: np.ndarray, positive_iou: float = POSITIVE_IOU,
+          negative_iou: float = NEGATIVE_IOU) -> np.ndarray:
     """The training target of every anchor, `(n, 5)`: the deltas to its
-    matched box, then its class: the box's class + 1 where IoU >= 0.5 (and
-    for each box its best anchor), 0 (background) under 0.4, -1 (ignored)
-    between."""
+    matched box, then its class: the box's class + 1 where IoU >=
+    `positive_iou` (and for each box its best anchor), 0 (background) under
+    `negative_iou`, -1 (ignored) between."""
     target = np.zeros((len(anchors), 5), np.float32)
     if len(boxes) == 0:
         return target
     overlap = iou(anchors, boxes)
     best = overlap.argmax(1)
     best_iou = overlap[np.arange(len(anchors)), best]
-    label = np.where(best_iou >= POSITIVE_IOU, classes[best] + 1.0,
-                     np.where(best_iou < NEGATIVE_IOU, BACKGROUND, IGNORE))
+    label = np.where(best_iou >= positive_iou, classes[best] + 1.0,
+                     np.where(best_iou < negative_iou, BACKGROUND, IGNORE))
     forced = overlap.argmax(0)  # every box gets at least its best anchor
     best[forced] = np.arange(len(boxes))
     label[forced] = classes + 1.0

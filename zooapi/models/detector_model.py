@@ -1,5 +1,6 @@
 """The Keras model of `ObjectDetector`: a backbone, a small feature pyramid
-(strides 8, 16 and 32), RetinaNet's shared classification and box heads,
+(strides 8, 16 and 32; the heads on the first two, where objects of 1/8 to
+1/2 of the image find their anchors), RetinaNet's shared classification and box heads,
 and its loss (focal loss on the classes, Huber loss on the box deltas of
 the matched anchors).
 
@@ -25,16 +26,22 @@ from zooapi.models.anchors import anchor_boxes
 
 __all__ = ["BACKBONE_NAMES", "DetectionLoss", "build_detector", "detector_anchors"]
 
-STRIDES = (8, 16, 32)
+STRIDES = (8, 16, 32)  # the pyramid's levels; the heads and anchors use the first HEAD_LEVELS
+HEAD_LEVELS = 2
+ANCHOR_SIZES = (16, 32)  # pixels at input 128, scaled with the input
+ANCHOR_SCALES, ANCHOR_RATIOS = (1.0, 1.41), (0.5, 1.0, 2.0)
 BACKBONE_NAMES = ("small", "MobileNetV2")
 _MOBILENET_LEVELS = ("block_6_expand_relu", "block_13_expand_relu", "out_relu")
 _PRIOR = 0.01  # RetinaNet's initial foreground probability
 
 
-def detector_anchors(size: int) -> np.ndarray:
-    """The anchors of a `size` x `size` input: sizes size/8, size/4 and
-    size/2 on the three levels, scales 1 and 1.41, aspect ratios 1/2, 1, 2."""
-    return anchor_boxes(size, STRIDES, (size / 8, size / 4, size / 2), scales=(1.0, 1.41), ratios=(0.5, 1.0, 2.0))
+def detector_anchors(size: int, strides=None, sizes=None, scales=ANCHOR_SCALES, ratios=ANCHOR_RATIOS) -> np.ndarray:
+    """The anchors of a `size` x `size` input: sizes size/8 and size/4 on
+    the levels of strides 8 and 16, scales 1 and 1.41, aspect ratios 1/2,
+    1, 2."""
+    strides = STRIDES[:HEAD_LEVELS] if strides is None else strides
+    sizes = [s * size / 128 for s in ANCHOR_SIZES] if sizes is None else sizes
+    return anchor_boxes(size, strides, sizes, scales=scales, ratios=ratios)
 
 
 ANCHORS_PER_CELL = 6
@@ -68,7 +75,8 @@ def _mobilenet_backbone(image, size: int, weights):
     return list(cut(x))
 
 
-def build_detector(num_classes: int, size: int = 128, backbone: str = "small", weights=None, width: int = 64):
+def build_detector(num_classes: int, size: int = 128, backbone: str = "small", weights=None, width: int = 64,
+                   head_levels: int = HEAD_LEVELS, head_depth: int = 2, anchors_per_cell: int = ANCHORS_PER_CELL):
     """The detector as an uncompiled functional `keras.Model`.
 
     Args:
@@ -78,6 +86,9 @@ def build_detector(num_classes: int, size: int = 128, backbone: str = "small", w
             "MobileNetV2" (keras.applications, `weights` None or "imagenet").
         weights: the MobileNetV2 weights.
         width: the channels of the pyramid and the heads.
+        head_levels: the pyramid levels with heads (and anchors), finest first.
+        head_depth: the 3x3 convolutions of each head before its output.
+        anchors_per_cell: as `detector_anchors` makes them.
 
     Returns:
         The model, its output `(batch, anchors * (num_classes + 4))`.
@@ -93,19 +104,19 @@ def build_detector(num_classes: int, size: int = 128, backbone: str = "small", w
         up = keras.layers.UpSampling2D(name=f"up{i + 3}")(pyramid[0])
         pyramid.insert(0, keras.layers.Add(name=f"merge{i + 3}")([lateral[i], up]))
     pyramid = [keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"p{i + 3}")(x)
-               for i, x in enumerate(pyramid)]
+               for i, x in enumerate(pyramid[:head_levels])]
     prior = -math.log((1 - _PRIOR) / _PRIOR)
     heads = {}
-    for kind, outputs, bias in (("class", ANCHORS_PER_CELL * num_classes, prior), ("box", ANCHORS_PER_CELL * 4, 0.0)):
+    for kind, outputs, bias in (("class", anchors_per_cell * num_classes, prior), ("box", anchors_per_cell * 4, 0.0)):
         layers = [keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{kind}_head{j}")
-                  for j in range(2)]
+                  for j in range(head_depth)]
         out = keras.layers.Conv2D(outputs, 3, padding="same", name=f"{kind}_out",
                                   bias_initializer=keras.initializers.Constant(bias))
         per_level = []
         for i, x in enumerate(pyramid):
             for layer in layers:
                 x = layer(x)
-            per_level.append(keras.layers.Reshape((-1, outputs // ANCHORS_PER_CELL), name=f"{kind}_flat{i}")(out(x)))
+            per_level.append(keras.layers.Reshape((-1, outputs // anchors_per_cell), name=f"{kind}_flat{i}")(out(x)))
         heads[kind] = keras.layers.Concatenate(axis=1, name=f"{kind}_all")(per_level)
     joined = keras.layers.Concatenate(axis=-1, name="per_anchor")([heads["class"], heads["box"]])
     return keras.Model(image, keras.layers.Flatten(name="detections")(joined), name=f"detector_{backbone.lower()}")

@@ -36,10 +36,15 @@ def test_box_encoding_matches_keras_and_decodes_back():
 def test_matching_marks_positive_ignored_and_background_anchors():
     anchors = np.array([[0, 0, .5, .5], [0, 0, .45, .5], [0, 0, .3, .5], [.5, .5, 1, 1]], np.float32)
     target = A.match(anchors, np.array([[0, 0, .5, .5]], np.float32), np.array([2]))
-    # IoU 1 -> class 2 + 1; 0.9 -> positive; 0.6 -> positive; 0 -> background. Then IoU 0.38, 0.42, 0.63.
+    # IoU 1 -> class 2 + 1; 0.9 -> positive; 0.6 -> positive; 0 -> background (thresholds 0.4 / 0.3).
     assert target[:, 4].tolist() == [3, 3, 3, 0]
     np.testing.assert_allclose(target[0, :4], 0, atol=1e-6)
-    assert A.match(anchors[:3], np.array([[0, 0, .19, .5]], np.float32), np.array([0]))[:, 4].tolist() == [0, -1, 1]
+    # IoU 0.38 -> ignored, 0.42 -> positive, 0.63 -> positive; 0.25 -> background.
+    assert A.match(anchors[:3], np.array([[0, 0, .19, .5]], np.float32), np.array([0]))[:, 4].tolist() == [-1, 1, 1]
+    assert A.match(anchors[:1], np.array([[0, 0, .125, .5]], np.float32), np.array([0]))[:, 4].tolist() == [1]
+    assert A.match(anchors[:2], np.array([[0, 0, .125, .5]], np.float32), np.array([0]))[:, 4].tolist() == [0, 1]
+    # RetinaNet's own thresholds are a choice away.
+    assert A.match(anchors[:3], np.array([[0, 0, .19, .5]], np.float32), np.array([0]), 0.5, 0.4)[:, 4].tolist() == [0, -1, 1]
     assert not A.match(anchors, np.zeros((0, 4), np.float32), np.zeros(0, int)).any()  # no object: all background
 
 
@@ -122,6 +127,35 @@ def test_generated_shapes_have_exact_boxes():
     mask = np.all(image == colour, axis=-1)
     ys, xs = np.nonzero(mask[y0:y1, x0:x1])
     assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (0, 0, x1 - x0, y1 - y0) or last["label"] == "triangle"
+
+
+def test_detector_anchors_cover_the_shapes_and_their_targets_decode_to_map_1():
+    # The detector's own anchors and matching: every generated box gets a positive anchor, and the
+    # targets `match` gives, read back as if the model had output them, decode (with the detector's
+    # NMS) into exactly the ground truth. A bug in the anchors, the encoding, x/y order or the scale
+    # back to the image makes this fall below 1.
+    from zooapi.models.detector_model import detector_anchors
+    from zooapi.models.detector_tasks import decode_one
+
+    size, n_classes = 128, len(SHAPE_LABELS)
+    anchors = detector_anchors(size)
+    gt, dt, positives = [], [], []
+    for i in range(60):
+        _, boxes = draw_shapes(np.random.default_rng([3, i]), size)
+        xyxy = np.array([[b[c] for c in ("xmin", "ymin", "xmax", "ymax")] for b in boxes], np.float32) / size
+        labels = np.array([SHAPE_LABELS.index(b["label"]) for b in boxes])
+        target = A.match(anchors, xyxy, labels)
+        raw = np.full((len(anchors), n_classes + 4), -20.0, np.float32)
+        positive = target[:, 4] > 0
+        raw[positive, target[positive, 4].astype(int) - 1] = 20.0
+        raw[:, n_classes:] = target[:, :4]
+        positives.append(positive.sum() / len(boxes))
+        gt.append((xyxy * size, labels))
+        found, scores, found_labels = decode_one(raw.ravel(), anchors, n_classes, 0.05, 100)
+        dt.append((found * size, scores, found_labels))
+    result = mean_average_precision(gt, dt)
+    assert result["mAP@0.5"] == pytest.approx(1.0) and result["mAP@[0.5:0.95]"] == pytest.approx(1.0), result
+    assert np.mean(positives) >= 4, np.mean(positives)  # several positive anchors per box to learn from
 
 
 def test_label_maps_are_analytics_zoos():
