@@ -103,10 +103,20 @@ def load_model_bytes(data: bytes, custom_objects: dict | None = None, compile: b
     zooapi serialized the user's own in-memory model (its Lambda layers must
     load back), or its chief wrote the checkpoint of that model; pass None
     (Keras' global setting) or True for any file a user hands in."""
+    import warnings
+
     import keras
 
     with tempfile.TemporaryDirectory(prefix="zooapi-") as folder:
         path = os.path.join(folder, "model.keras")
         with open(path, "wb") as f:
             f.write(data)
-        return keras.models.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+        with warnings.catch_warnings():
+            # Keras warns when the file's optimizer has other variables than the
+            # loaded one: a model compiled but never trained (its optimizer
+            # unbuilt: iterations and learning rate only, nothing to lose) loaded
+            # where the optimizer gets built, or a trained one loaded to predict.
+            # A trained optimizer loads into a built one of the same variables.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.models.load_model(path, custom_objects=custom_objects, compile=compile,
+                                           safe_mode=safe_mode)
