@@ -95,10 +95,11 @@ def batch_udf(path: str, direct: bool):
 def connect_predict(spark, df, model, rows: int) -> float:
     """rows/s of the same predict over Spark Connect: the rows go through a
     Parquet copy (written by the classic session, read and cached by a local
-    Connect server); best of 3 after a warm-up, as above."""
+    Connect server in as many partitions); best of 3 after a warm-up, as above."""
     from zooapi import engine
 
-    remote, data = connect_copy(spark, df, "bench-inference-connect")
+    # As many partitions as the classic run's: each partition is a task with its own cost.
+    remote, data = connect_copy(spark, df, "bench-inference-connect", df.rdd.getNumPartitions())
     seconds = best_seconds(lambda: run_noop_sink(engine.predict(model, data, "features")))
     print(f"{'predict (Spark Connect)':>24}: {rows / seconds:>12,.0f} rows/s  ({seconds:.3f} s)")
     remote.stop()

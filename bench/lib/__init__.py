@@ -54,11 +54,12 @@ def cached_dataframe(spark, x: np.ndarray, y: np.ndarray):
     return df
 
 
-def connect_copy(spark, df, app: str):
+def connect_copy(spark, df, app: str, partitions: int = 2):
     """`df`'s rows in a Spark Connect session on a local server started in
     this process: written to Parquet by the classic `spark` (which is then
-    stopped: one SparkContext per process), read back, cached and counted.
-    Returns the Connect session and the cached DataFrame."""
+    stopped: one SparkContext per process), read back in `partitions`
+    partitions, cached and counted. Returns the Connect session and the
+    cached DataFrame."""
     import tempfile
 
     import zooapi
@@ -68,7 +69,7 @@ def connect_copy(spark, df, app: str):
     df.write.mode("overwrite").parquet(folder)
     spark.stop()
     remote = zooapi.init_nncontext(app, remote="local[2]")
-    data = remote.read.parquet(folder).repartition(2).cache()
+    data = remote.read.parquet(folder).repartition(partitions).cache()
     assert data.count() == rows
     return remote, data
 
