@@ -30,6 +30,17 @@ def check_int(name: str, value: Any, minimum: int = 1, allow: tuple = (), owner:
     return int(value)
 
 
+def check_number(name: str, value: Any, positive: bool = True) -> float:
+    """`value` as a `float` if it is a real number (not a bool) > 0 (or >= 0
+    when not `positive`); else a `ValueError` in Keras' form, "Received an
+    invalid value for `name`, expected a positive number. Received: name=value"."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not (value > 0 if positive else value >= 0):
+        expected = "a positive number" if positive else "a number >= 0"
+        raise ValueError(f"Received an invalid value for `{name}`, expected {expected}. Received: {name}={value!r}")
+    return float(value)
+
+
 def check_compiled(model: Any) -> None:
     """A `ValueError` unless the Keras `model` is compiled (has an optimizer)."""
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zooapi.checks import check_compiled, check_int
+from zooapi.checks import check_compiled, check_int, check_number
 
 
 def test_check_int_returns_python_ints_and_allowed_values():
@@ -25,6 +25,18 @@ def test_check_int_names_the_allowed_values_and_the_owner():
     with pytest.raises(ValueError, match=r"^Received an invalid value for `seed`, expected a non-negative integer "
                                          r"or None\. Received: seed=-1$"):
         check_int("seed", -1, minimum=0, allow=(None,))
+
+
+def test_check_number_returns_floats_and_refuses_in_keras_form():
+    assert check_number("learning_rate", 2) == 2.0 and type(check_number("learning_rate", 2)) is float
+    assert check_number("embed_l2", 0, positive=False) == 0.0
+    for value in (0, -1e-3, True, "0.1", None, float("nan")):
+        with pytest.raises(ValueError, match=r"^Received an invalid value for `learning_rate`, expected a positive "
+                                             r"number\. Received: learning_rate="):
+            check_number("learning_rate", value)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `embed_l2`, expected a number >= 0\. "
+                                         r"Received: embed_l2=-0\.1$"):
+        check_number("embed_l2", -0.1, positive=False)
 
 
 def test_check_compiled_refuses_a_model_without_optimizer():

@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from zooapi.engine.server import Event, JobServer
+from zooapi.worker.protocol import DATA_ERRORS
 from zooapi.sessions import cancel_job_group, classic_context, job_group
 
 logger = logging.getLogger(__name__)
 
-_ERROR_TYPES = {"ValueError": ValueError, "TypeError": TypeError}
 # When one worker fails, the others fail next with an aborted collective;
 # their reports may arrive first, so wait this long for the root cause.
 _ROOT_CAUSE_WAIT = 3.0
@@ -139,7 +139,7 @@ def worker_exception(message: dict[str, Any], spark_error: BaseException | None 
     worker = message.get("worker")
     text = str(message.get("message", ""))
     trace = str(message.get("traceback") or "").rstrip()
-    kind = _ERROR_TYPES.get(message.get("error"))
+    kind = DATA_ERRORS.get(message.get("error"))
     if kind is None:
         if message.get("error") != "TrainerError":
             text = f"{message.get('error')}: {text}"
@@ -168,7 +168,7 @@ def python_worker_error(exc: BaseException) -> Exception | None:
         return None
     last = found[-1]
     trace = text[start:last.end()].rstrip()
-    return _with_context(_ERROR_TYPES[last.group(1)](f"{last.group(2)}\n\n--- worker traceback ---\n{trace}"),
+    return _with_context(DATA_ERRORS[last.group(1)](f"{last.group(2)}\n\n--- worker traceback ---\n{trace}"),
                          trace, exc)
 
 

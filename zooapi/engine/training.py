@@ -21,6 +21,7 @@ from zooapi.engine.progress import Progress
 from zooapi.engine.server import Event, JobServer
 from zooapi.feed.columns import ColumnSpec
 from zooapi.sessions import default_parallelism, listen_address, ship_model
+from zooapi.worker.protocol import parse_messages
 from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_state, model_to_blob
 from zooapi.worker.supervisor import OFFLINE_MESSAGES, SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, train_partition
@@ -268,10 +269,10 @@ def fit(
     offline = [r["chunk"] for r in rows if r["worker"] == OFFLINE_MESSAGES]
     chunks = sorted(((r["worker"], i, r["chunk"]) for i, r in enumerate(rows) if r["worker"] >= 0),
                     key=lambda t: t[:2])
+    progress.check_in_sync(num_workers)  # the live digests; a worker offline sends its digest nowhere
     load_model_state(model, b"".join(c for _, _, c in chunks))
     for recorded in offline:
         _replay_offline(recorded, progress)
-    progress.check_in_sync(num_workers)
     diverged = progress.divergence_error()
     if diverged is not None:
         raise diverged
@@ -357,11 +358,12 @@ def _replay_offline(recorded: bytes, progress: Progress) -> None:
     if they had come live: the History gets every epoch, callbacks run
     epoch by epoch on the logs (the model holds the final weights; a
     callback's request to stop comes too late to act)."""
-    messages = [json.loads(line) for line in bytes(recorded).decode().splitlines() if line]
-    reason = next((m["message"] for m in messages if m["type"] == "offline"), "")
-    logger.warning("The workers could not report while training (%s): trained without live progress; the "
-                   "callbacks run now, on the epoch logs the chief recorded, and could not stop training "
-                   "(use `end_trigger`, which the workers evaluate).", reason.split(" within ")[0])
+    messages = parse_messages(recorded)
+    address = next((m["address"] for m in messages if m["type"] == "offline"), "?")
+    logger.warning("The workers could not report while training (they cannot reach this process's job server "
+                   "at %s; ZOOAPI_CLIENT_HOST sets the address they are given): trained without live progress; "
+                   "the callbacks run now, on the epoch logs the chief recorded, and could not stop training "
+                   "(use `end_trigger`, which the workers evaluate).", address)
     for message in messages:
         if message["type"] == WORKER_ROWS:
             _log_worker_rows(message)

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import keras
 
-from zooapi.checks import check_int
+from zooapi.checks import check_int, check_number
 from zooapi.keras.models import Model
 from zooapi.models.recommender import Recommender
 
@@ -97,10 +97,8 @@ class NeuralCF(Recommender, Model):
         for name, value in (("user_embed", user_embed), ("item_embed", item_embed), ("mf_embed", mf_embed)):
             check_int(name, value)
         hidden = _check_layers("hidden_layers", hidden_layers)
-        if isinstance(embed_l2, bool) or not isinstance(embed_l2, (int, float)) or not embed_l2 >= 0:
-            raise ValueError(f"Received an invalid value for `embed_l2`, expected a number >= 0. "
-                             f"Received: embed_l2={embed_l2!r}")
-        regularizer = keras.regularizers.L2(float(embed_l2)) if embed_l2 else None
+        l2 = check_number("embed_l2", embed_l2, positive=False)
+        regularizer = keras.regularizers.L2(l2) if l2 else None
         if not (isinstance(user_col, str) and isinstance(item_col, str) and user_col != item_col):
             raise ValueError(f"Received invalid `user_col`/`item_col`, expected two different column names. "
                              f"Received: user_col={user_col!r}, item_col={item_col!r}")

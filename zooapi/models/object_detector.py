@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from zooapi.checks import check_int
+from zooapi.checks import check_int, check_number
 from zooapi.models.boxes import check_boxes_column
 from zooapi.models.detector_tasks import IMAGES_COL, RAW_COL, TARGETS_COL, anchor_targets, detections, matches
 
@@ -105,10 +105,7 @@ class ObjectDetector:
         self.class_names, self.backbone, self.input_size = names, backbone, size
         self.anchors = detector_anchors(size)
         self.model = build_detector(len(names), size, backbone, weights)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-            raise ValueError(f"Received an invalid value for `learning_rate`, expected a positive number. "
-                             f"Received: learning_rate={learning_rate!r}")
-        self.learning_rate, self.cosine_decay = float(learning_rate), bool(cosine_decay)
+        self.learning_rate, self.cosine_decay = check_number("learning_rate", learning_rate), bool(cosine_decay)
         self.model.compile(keras.optimizers.Adam(self.learning_rate), DetectionLoss(len(names)))
         self.history = None
 

@@ -105,9 +105,6 @@ class DroppedFiles:
             return self._accumulator.value
         return self.files.count()
 
-    def __repr__(self) -> str:
-        return f"DroppedFiles(value={self.value})"
-
 
 def _unreadable(path: str, err: Exception, action: str) -> ValueError:
     return ValueError(f"Cannot {action} image file '{path}': {type(err).__name__}: {err}. Expected a JPEG, PNG or "

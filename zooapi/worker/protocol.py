@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 _HEADER = struct.Struct(">I")
+# The errors that mean bad data: raised to the user with their own type, by
+# name as the workers report them; any other becomes a RuntimeError.
+DATA_ERRORS = {"ValueError": ValueError, "TypeError": TypeError}
 
 
 def send(sock: socket.socket, message: dict[str, Any], payload: bytes | None = None) -> None:
@@ -148,10 +151,14 @@ class OfflineClient:
         self.close()
 
 
+def parse_messages(recorded: bytes) -> list[dict[str, Any]]:
+    """The messages in what an `OfflineClient` recorded (its file's bytes)."""
+    return [json.loads(line) for line in bytes(recorded).decode().splitlines() if line]
+
+
 def read_messages(path: Path) -> list[dict[str, Any]]:
     """The messages an `OfflineClient` recorded in `path` (none when it has no file)."""
     try:
-        text = Path(path).read_text()
+        return parse_messages(Path(path).read_bytes())
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line]

@@ -32,7 +32,7 @@ from zooapi.feed.codecs import decode_feed
 from zooapi.feed.spill import SpillWriter
 from zooapi.worker import standby, train_job
 from zooapi.worker.devices import task_gpus
-from zooapi.worker.protocol import DriverClient, OfflineClient, read_messages
+from zooapi.worker.protocol import DATA_ERRORS, DriverClient, OfflineClient, read_messages
 from zooapi.worker.train_job import Peer, Placement, TrainJob
 
 logger = logging.getLogger(__name__)
@@ -121,11 +121,17 @@ def _trainer_error(folder: Path, code: int | None) -> TrainerError:
     return TrainerError(f"the training process {ended}; the end of its output:\n{tail}")
 
 
-def _rows_row(peers: list[dict]) -> pa.RecordBatch:
+def _result_batch(worker: int, chunks: list[bytes]) -> pa.RecordBatch:
+    """Rows of the job's result (`worker int, chunk binary`): `chunks` under
+    `worker`, a rank or one of the markers above."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array([worker] * len(chunks), pa.int32()), pa.array(chunks, pa.binary())], names=["worker", "chunk"])
+
+
+def _rows_row(peers: tuple[Peer, ...]) -> pa.RecordBatch:
     """The chief's answer when the partitions are too unequal: every worker's rows."""
     rows = json.dumps({"rows": [p.rows for p in peers], "val_rows": [p.val_rows for p in peers]})
-    return pa.RecordBatch.from_arrays(
-        [pa.array([UNBALANCED_WORKER], pa.int32()), pa.array([rows.encode()], pa.binary())], names=["worker", "chunk"])
+    return _result_batch(UNBALANCED_WORKER, [rows.encode()])
 
 
 def _connect(driver: str, rank: int, folder: Path) -> DriverClient | OfflineClient:
@@ -136,7 +142,7 @@ def _connect(driver: str, rank: int, folder: Path) -> DriverClient | OfflineClie
     except ConnectionError as exc:
         logger.warning("%s Training without live progress.", exc)
         client = OfflineClient(folder / train_job.EVENTS_FILE, rank)
-        client.send({"type": "offline", "message": str(exc)})
+        client.send({"type": "offline", "address": driver, "message": str(exc)})
         return client
 
 
@@ -148,7 +154,7 @@ def _recorded_error(folder: Path, rank: int) -> Exception:
     if error is None:
         return _trainer_error(folder, standby.ERROR_REPORTED)
     text = f"{error['message']}\n--- trainer traceback ---\n{error['traceback'].rstrip()}"
-    kind = {"ValueError": ValueError, "TypeError": TypeError}.get(error["error"])
+    kind = DATA_ERRORS.get(error["error"])
     return kind(text) if kind is not None else TrainerError(f"worker {rank}: {error['error']}: {text}")
 
 
@@ -203,15 +209,9 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         if rank == 0:
             data = (folder / "result.npz").read_bytes()
             chunks = [data[i:i + RESULT_CHUNK] for i in range(0, len(data), RESULT_CHUNK)] or [b""]
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([rank] * len(chunks), pa.int32()), pa.array(chunks, pa.binary())],
-                names=["worker", "chunk"],
-            )
+            yield _result_batch(rank, chunks)
             if client.sock is None:
-                yield pa.RecordBatch.from_arrays(
-                    [pa.array([OFFLINE_MESSAGES], pa.int32()),
-                     pa.array([(folder / train_job.EVENTS_FILE).read_bytes()], pa.binary())],
-                    names=["worker", "chunk"])
+                yield _result_batch(OFFLINE_MESSAGES, [(folder / train_job.EVENTS_FILE).read_bytes()])
     except BaseException as exc:
         if not client.error_sent:
             client.report_error(type(exc).__name__, str(exc),
