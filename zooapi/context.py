@@ -29,6 +29,9 @@ _DEFAULTS = {
     # still registering time to come.
     "spark.scheduler.barrier.maxConcurrentTasksCheck.interval": "1s",
     "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "10",
+    # Python workers forked with TensorFlow imported: the first predict of
+    # an executor does not import it (zooapi.worker.daemon).
+    "spark.python.daemon.module": "zooapi.worker.daemon",
 }
 
 

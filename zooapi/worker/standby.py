@@ -55,16 +55,17 @@ ERROR_REPORTED = 1
 FORK_TIMEOUT = 300.0
 
 
-def pool_folder() -> Path:
-    """This executor's pool: one per Python daemon (the parent of Spark's
-    Python workers), interpreter and zooapi installation."""
+def pool_folder(daemon: int | None = None) -> Path:
+    """This executor's pool: one per Python daemon (`daemon`, default this
+    process's parent: Spark's Python workers are the daemon's children),
+    interpreter and zooapi installation."""
     import zooapi
 
     key = hashlib.sha256(f"{sys.executable}\0{zooapi.__file__}".encode()).hexdigest()[:12]
     # A Unix socket's path holds at most 107 bytes: a container's long
     # TMPDIR (YARN's) would not leave room for the names below.
     base = tempfile.gettempdir() if len(tempfile.gettempdir()) <= 40 else "/tmp"
-    folder = Path(base) / f"zooapi-trainers-{os.getuid()}" / f"{os.getppid()}-{key}"
+    folder = Path(base) / f"zooapi-trainers-{os.getuid()}" / f"{daemon or os.getppid()}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -102,12 +103,14 @@ def offer_again(pool: Path, key: str) -> tuple[socket.socket, Path] | None:
     return listener, path
 
 
-def start_zygote(pool: Path, anchor: int | None = None) -> None:
+def start_zygote(pool: Path, anchor: int | None = None, fork: bool = False) -> None:
     """Starts the zygote of `pool` unless one is there: a process that
     imports TensorFlow once, then forks trainers (`spawn`) while the process
     `anchor` lives (default: this worker's parent, the executor's Python
     daemon). Its socket listens at once, so a request made while it still
-    imports waits for it."""
+    imports waits for it. With `fork`, the zygote is a fork of this process,
+    which has imported what training needs (`zooapi.worker.daemon`), instead
+    of a new interpreter that imports it."""
     from zooapi.quiet import quiet_environment
 
     for proc in list(_STARTED_ZYGOTES):
@@ -118,22 +121,45 @@ def start_zygote(pool: Path, anchor: int | None = None) -> None:
         return
     name = f"{_ZYGOTE}-{uuid.uuid4().hex[:16]}"
     listener = _listen(pool, name)
+    anchor = anchor or os.getppid()
     try:
         try:
             os.link(pool / f".{name}", path)  # fails when another task started one first
         except FileExistsError:
             return
+        if fork:
+            _fork_zygote(listener, anchor, path)
+            return
         env = quiet_environment(dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
         env.pop("TF_CONFIG", None)
         _STARTED_ZYGOTES.append(subprocess.Popen(
-            [sys.executable, "-m", "zooapi.worker.zygote", str(listener.fileno()),
-             str(anchor or os.getppid()), str(path)],
+            [sys.executable, "-m", "zooapi.worker.zygote", str(listener.fileno()), str(anchor), str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, pass_fds=(listener.fileno(),), start_new_session=True,
         ))
     finally:
         listener.close()
         (pool / f".{name}").unlink(missing_ok=True)
+
+
+def _fork_zygote(listener: socket.socket, anchor: int, path: Path) -> None:
+    """`start_zygote`'s zygote as a child of this process, detached as the
+    subprocess would be: its own session, no standard streams, no TF_CONFIG."""
+    if os.fork() != 0:
+        return
+    code = 1
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        os.environ.pop("TF_CONFIG", None)
+        from zooapi.worker.zygote import zygote
+
+        code = zygote(os.dup(listener.fileno()), anchor, path)
+    finally:
+        os._exit(code)
 
 
 def spawn(pool: Path, anchor: int | None = None) -> Path:

@@ -130,7 +130,7 @@ def _serve(conn: socket.socket) -> tuple[int, str | None]:
     return code, key
 
 
-def _import_training_modules() -> None:
+def import_training_modules() -> None:
     """Imports what training needs, so that the zygote's trainers have it: TensorFlow
     (9 s here) and the rest (1 s more: Spark's Python workers put
     `pyspark.zip` first on the path, and Python compiles PySpark from the
@@ -177,7 +177,7 @@ def zygote(listener_fd: int, anchor_pid: int, path: Path) -> int:
     from zooapi.worker import standby as pool
 
     listener = socket.socket(fileno=listener_fd)
-    _import_training_modules()
+    import_training_modules()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the trainers
     while True:
         conn = _accept(listener, anchor_pid, path, close=False)

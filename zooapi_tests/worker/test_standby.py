@@ -173,9 +173,12 @@ def test_a_one_worker_fit_leaves_its_trainer_to_run_the_next_one_alike(spark, di
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_new_session_starts_its_executors_zygote_before_any_fit(tmp_path):
-    """`init_nncontext` starts the trainers' zygote with a background job
-    (`zooapi.engine.warm_up`): a session that never fits has one."""
+def test_a_new_session_has_a_python_daemon_that_imported_tensorflow_and_forked_the_zygote(tmp_path):
+    """`init_nncontext` sets Spark's Python daemon to `zooapi.worker.daemon`
+    and starts the executors' daemons with a background job
+    (`zooapi.engine.warm_up`): before any fit there is a zygote, forked by the
+    daemon of DataFrame tasks, whose workers start with TensorFlow imported;
+    RDD tasks' workers do not."""
     import subprocess
     import sys
 
@@ -183,8 +186,10 @@ def test_a_new_session_starts_its_executors_zygote_before_any_fit(tmp_path):
     script.write_text(
         "import os, sys, tempfile, time\n"
         "from pathlib import Path\n"
+        "import pyarrow as pa\n"
         "import zooapi\n"
         "from zooapi_tests.conftest import descendants\n"
+        "from zooapi_tests.worker.test_standby import _parent_of, _process_of\n"
         "spark = zooapi.init_nncontext('warm-up', master='local[1]')\n"
         "pools = Path(tempfile.gettempdir(), f'zooapi-trainers-{os.getuid()}')\n"
         "deadline = time.monotonic() + 120\n"
@@ -194,9 +199,42 @@ def test_a_new_session_starts_its_executors_zygote_before_any_fit(tmp_path):
         "    found = [p for p in pools.glob('*/zygote') if int(p.parent.name.split('-')[0]) in mine]\n"
         "    time.sleep(0.5)\n"
         "print('zygotes', len(found))\n"
+        "print('forked by its daemon', _parent_of(_process_of(found[0])) == int(found[0].parent.name.split('-')[0]))\n"
+        "def probe(batches):\n"
+        "    had = 'tensorflow' in sys.modules\n"
+        "    for _ in batches: pass\n"
+        "    yield pa.RecordBatch.from_pydict({'tf': [had], 'daemon': [os.getppid()]})\n"
+        "row = spark.range(1).mapInArrow(probe, 'tf boolean, daemon long').first()\n"
+        "print('dataframe task', row.tf, row.daemon == int(found[0].parent.name.split('-')[0]))\n"
+        "rdd = spark.sparkContext.parallelize([0], 1).map(lambda _: 'tensorflow' in sys.modules).first()\n"
+        "print('rdd task', rdd)\n"
         "spark.stop()\n")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, PYTHONPATH=path))
-    assert "zygotes 1" in out.stdout, out.stdout + out.stderr[-3000:]
+    report = out.stdout + out.stderr[-3000:]
+    assert "zygotes 1" in out.stdout, report
+    assert "forked by its daemon True" in out.stdout, report
+    assert "dataframe task True True" in out.stdout, report
+    assert "rdd task False" in out.stdout, report
+
+
+def test_the_daemon_keeps_its_standard_output_for_spark_when_its_imports_fail():
+    """Spark reads the daemon's port from its standard output: whatever the
+    imports print, and their error, go to standard error, and the daemon
+    goes on without them."""
+    import subprocess
+    import sys
+
+    code = ("from zooapi.worker import daemon\n"
+            "def fail():\n"
+            "    print('a line that would corrupt the port Spark reads')\n"
+            "    raise ImportError(\"No module named 'tensorflow'\")\n"
+            "daemon._prepare = fail\n"
+            "daemon._prepare_writing_to_stderr()\n"
+            "print('port')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout == "port\n", out
+    assert "a line that would corrupt" in out.stderr
+    assert "workers start without TensorFlow imported: ImportError(\"No module named 'tensorflow'\")" in out.stderr
