@@ -19,7 +19,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
     serve.add_argument("--name", default="model", help="the model's name in /v1/models/NAME")
     serve.add_argument("--max-batch-size", type=int, default=64, help="most rows merged into one model call")
-    serve.add_argument("--batch-timeout-ms", type=float, default=2.0, help="how long a request waits for others")
+    serve.add_argument("--batch-timeout-ms", type=float, default=0.0,
+                       help="how long a request waits for others to fill its batch (default 0: requests that "
+                            "arrive while the model is busy share its next call, none waits)")
     serve.add_argument("--max-queue", type=int, default=1024, help="most waiting requests; beyond, 503")
     serve.add_argument("--concurrent-num", type=int, default=1, help="model calls that may run at once")
     serve.add_argument("--quantize", choices=["int8"], default=None)

@@ -62,7 +62,7 @@ class _State:
         self.ready = threading.Event()
 
 
-def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, batch_timeout_ms: float = 2.0,
+def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, batch_timeout_ms: float = 0.0,
                max_queue: int = 1024, concurrent_num: int = 1, quantize: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, safe_mode: bool = True, runtime: str = "tensorflow"):
     """The FastAPI application that serves `model` (see `serve`).
@@ -76,7 +76,9 @@ def create_app(model: Any, *, name: str = "model", max_batch_size: int = 64, bat
             loaded `InferenceModel`.
         name: the model's name in the URLs.
         max_batch_size: most rows merged into one model call.
-        batch_timeout_ms: how long a request waits for others to join.
+        batch_timeout_ms: how long a request waits for others to join
+            its batch (`DynamicBatcher`); 0: requests that arrive while the
+            model is busy share its next call, none waits for others.
         max_queue: most requests waiting; beyond, 503 with Retry-After.
         concurrent_num: model calls that may run at once.
         quantize: None or "int8".
@@ -226,7 +228,7 @@ async def _read_body(request, limit: int) -> bytes | None:
 
 
 def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = "model",
-          max_batch_size: int = 64, batch_timeout_ms: float = 2.0, max_queue: int = 1024,
+          max_batch_size: int = 64, batch_timeout_ms: float = 0.0, max_queue: int = 1024,
           concurrent_num: int = 1, quantize: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
           safe_mode: bool = True, runtime: str = "tensorflow", log_level: str = "info") -> None:
     """Serves `model` over HTTP until SIGTERM or SIGINT, which stop new
@@ -236,7 +238,8 @@ def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = 
     `{"instances": [...]}` or `{"inputs": ...}`, `GET /v1/models/{name}`
     and `.../metadata`; plus `/healthz`, `/readyz` and `/metrics`
     (Prometheus). Concurrent requests are merged into model calls of up to
-    `max_batch_size` rows, waiting at most `batch_timeout_ms`.
+    `max_batch_size` rows: those that arrive while the model is busy share
+    its next call, waiting at most `batch_timeout_ms` more for others.
 
     Args:
         model: a path or URL, a Keras model or an `InferenceModel`.
@@ -244,7 +247,8 @@ def serve(model: Any, *, port: int = 8500, host: str = "127.0.0.1", name: str = 
         host: the address to bind; "0.0.0.0" for every interface.
         name: the model's name in the URLs.
         max_batch_size: most rows per model call.
-        batch_timeout_ms: how long a request waits for others.
+        batch_timeout_ms: how long a request waits for others to join its
+            batch; 0: none.
         max_queue: most waiting requests; beyond, 503 with Retry-After.
         concurrent_num: model calls that may run at once.
         quantize: None or "int8".

@@ -27,6 +27,30 @@ def test_concurrent_requests_share_calls_and_get_their_own_rows():
     assert calls == [16, 8]  # 24 rows in at most 16-row calls
 
 
+def test_requests_that_arrive_while_the_model_is_busy_share_its_next_call():
+    """The default (no timeout): a lone request runs at once, and those
+    queued meanwhile run together as soon as the model is free."""
+    calls: list[int] = []
+    busy, release = threading.Event(), threading.Event()
+
+    def slow(arrays):
+        calls.append(arrays[0].shape[0])
+        busy.set()
+        release.wait(5)
+        return [arrays[0] * 2]
+
+    batcher = DynamicBatcher(slow, max_batch_size=64)
+    first = batcher.submit([np.zeros((1, 2), np.float32)])
+    assert busy.wait(5)  # it ran alone, without waiting for others
+    later = [batcher.submit([np.full((i + 1, 2), i, np.float32)]) for i in range(5)]
+    release.set()
+    outputs = [f.result(5)[0] for f in later]
+    batcher.close()
+    assert first.done() and calls == [1, 15]
+    for i, out in enumerate(outputs):
+        np.testing.assert_array_equal(out, np.full((i + 1, 2), 2 * i))
+
+
 def test_a_full_queue_raises_overloaded_and_close_runs_what_was_queued():
     release = threading.Event()
 
