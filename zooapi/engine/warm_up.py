@@ -1,11 +1,13 @@
-"""Start each executor's trainer zygote when the session starts.
+"""Start each executor's Python daemon and trainer zygote when the session starts.
 
-The first fit of a session otherwise waits for the executor's zygote
-(`zooapi.worker.standby`) to import TensorFlow, about 9 s on a 2-core
-machine. `init_nncontext` calls `warm_up` on a session it creates: one short
-background Spark job, a task per default task slot, each of which starts its
-executor's zygote (a no-op where one runs), so the import overlaps whatever
-the user does before the first fit.
+The first fit, predict or evaluate of a session otherwise waits for
+TensorFlow's import, about 9 s on a 2-core machine. `init_nncontext` calls
+`warm_up` on a session it creates: one short background Spark job, a task
+per default task slot. Its tasks start the executors' Python daemons, which
+import TensorFlow and fork the trainers' zygote (`zooapi.worker.daemon`);
+each task also starts its executor's zygote itself where the daemon did
+not (PySpark's own daemon, e.g. a remote Connect server's), a no-op where
+one runs. The imports overlap whatever the user does before the first fit.
 """
 
 from __future__ import annotations
