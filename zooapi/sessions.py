@@ -86,10 +86,7 @@ def _connect_parallelism(spark) -> int:
     configured = spark.conf.get("spark.default.parallelism", None)
     if configured:
         return max(1, int(configured))
-    conf = {key: spark.conf.get(key, None) for key in (
-        "spark.master", "spark.task.cpus", "spark.dynamicAllocation.enabled", "spark.executor.instances",
-        "spark.executor.cores")}
-    slots = expected_task_slots(_Conf(conf))
+    slots = expected_task_slots(connect_conf(spark))
     if slots:
         return max(1, slots)
     from pyspark.sql import functions as F
@@ -97,6 +94,14 @@ def _connect_parallelism(spark) -> int:
     # spark.range without a partition count uses the default parallelism.
     row = spark.range(0, 1 << 20).select(F.max(F.spark_partition_id()).alias("last")).first()
     return int(row["last"]) + 1
+
+
+def connect_conf(spark) -> "_Conf":
+    """The settings that size a cluster (`zooapi.engine.jobs.expected_task_slots`
+    reads them), as a Spark Connect session's runtime configuration gives them."""
+    return _Conf({key: spark.conf.get(key, None) for key in (
+        "spark.master", "spark.task.cpus", "spark.dynamicAllocation.enabled", "spark.executor.instances",
+        "spark.executor.cores")})
 
 
 class _Conf:

@@ -106,6 +106,20 @@ def digits_frame(spark, x, y, feature_type: str = "array<float>"):
     return spark.createDataFrame(rows, f"features {feature_type}, label long")
 
 
+def partition_count(df) -> int:
+    """All of `df`'s partitions, empty ones included (each task yields a
+    row), in a classic and a Spark Connect session alike (Connect has no
+    `df.rdd.getNumPartitions()`)."""
+    import pyarrow as pa
+
+    def one_row(batches):
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pydict({"task": pa.array([1], pa.int32())})
+
+    return df.mapInArrow(one_row, "task int").count()
+
+
 def mlp(inputs: int = 64, classes: int = 10, lr: float = 0.01, hidden: int = 32, seed: int = 0):
     import keras
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from zooapi.engine.server import Event, JobServer
 from zooapi.worker.protocol import DATA_ERRORS
-from zooapi.sessions import cancel_job_group, classic_context, job_group
+from zooapi.sessions import cancel_job_group, classic_context, connect_conf, job_group
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +91,20 @@ def check_task_slots(spark, num_workers: int) -> None:
     cluster cannot run at once (Spark would otherwise retry its own check for
     minutes). Waits up to `_EXECUTOR_WAIT` seconds for executors that the
     configuration promises but that have not registered yet. Where the slots
-    cannot be known (Spark Connect, dynamic allocation, standalone executors
-    of unknown size) it does not refuse: Spark's own check decides, and
-    `init_nncontext` makes it fail fast."""
+    cannot be known (dynamic allocation, standalone executors of unknown
+    size) it does not refuse: Spark's own check decides, and
+    `init_nncontext` makes it fail fast. Over Spark Connect the server's
+    configuration says what it can (`spark.master`...); executors that have
+    not registered are not waited for."""
     sc = classic_context(spark)
-    if sc is None:
-        return
-    conf = sc.getConf()
+    conf = sc.getConf() if sc is not None else connect_conf(spark)
     master = conf.get("spark.master", "") or ""
     expected = expected_task_slots(conf)
     task_cpus = conf.get("spark.task.cpus", "1")
     if expected is not None and expected < num_workers:
         raise _slots_error(num_workers, expected, master, f"master {master}, spark.task.cpus={task_cpus}")
+    if sc is None:
+        return
     try:
         live = live_task_slots(sc)
     except Exception:  # another Spark's internals: the configuration's count must do

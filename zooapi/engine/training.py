@@ -24,7 +24,8 @@ from zooapi.sessions import default_parallelism, listen_address, ship_model
 from zooapi.worker.protocol import parse_messages
 from zooapi.worker.sample_weights import check_class_weight
 from zooapi.worker.serialization import load_model_state, model_to_blob
-from zooapi.worker.supervisor import OFFLINE_MESSAGES, SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, train_partition
+from zooapi.worker.supervisor import (OFFLINE_MESSAGES, SPLIT_COLUMN, UNBALANCED_WORKER, WORKER_ROWS, check_rows,
+                                      train_partition)
 from zooapi.worker.train_job import TrainJob
 
 logger = logging.getLogger(__name__)
@@ -323,6 +324,8 @@ def _run_balanced(spark, data, job: TrainJob, blob, progress: Progress):
     the workers reported and trains on that. Returns the chief's rows and
     the DataFrame trained on (retries reuse it)."""
     rows = _run_training(spark, data, replace(job, check_balance=True), blob, progress)
+    if not rows:  # no task ran: the data has no partitions (an empty DataFrame can, over Spark Connect)
+        check_rows(job, [])
     if len(rows) == 1 and rows[0]["worker"] == UNBALANCED_WORKER:
         found = json.loads(rows[0]["chunk"])
         counts = PartitionRows(train=dict(enumerate(found["rows"])), validation=dict(enumerate(found["val_rows"])))

@@ -90,7 +90,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _check_rows(job: TrainJob, rows: list[int]) -> None:
+def check_rows(job: TrainJob, rows: list[int]) -> None:
     """Every worker needs rows. The driver has dealt the rows evenly, so this
     fails only when the DataFrame gave other rows to training than to the
     driver's count (a non-deterministic source)."""
@@ -184,7 +184,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
             return
         if rank == 0:
             client.send({"type": WORKER_ROWS, "rows": counts, "val_rows": [p.val_rows for p in peers]})
-        _check_rows(job, counts)
+        check_rows(job, counts)
         local = sum(1 for p in peers if p.host == host)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         gpus = task_gpus()

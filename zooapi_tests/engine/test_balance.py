@@ -10,8 +10,10 @@ from zooapi.worker.supervisor import is_balanced
 def _sizes(df):
     from pyspark.sql import functions as F
 
+    from zooapi_tests.conftest import partition_count
+
     counted = df.groupBy(F.spark_partition_id().alias("p")).count().collect()
-    return [dict((r["p"], r["count"]) for r in counted).get(p, 0) for p in range(df.rdd.getNumPartitions())]
+    return [dict((r["p"], r["count"]) for r in counted).get(p, 0) for p in range(partition_count(df))]
 
 
 def test_the_python_hash_is_the_one_spark_partitions_with(spark):

@@ -11,6 +11,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from zooapi.nnframes import NNImageReader
+from zooapi.sessions import classic_context
+from zooapi_tests.conftest import partition_count
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +59,12 @@ def test_reads_a_folder_into_spark_image_schema_with_bgr_pixels_and_labels(spark
     root, sources, labels = folder
     df = NNImageReader.readImages(str(root), spark, min_partitions=3)
     assert df.schema["image"].dataType == ImageSchema.imageSchema["image"].dataType
-    assert df.rdd.getNumPartitions() >= 3
     rows = df.select("origin", F.col("image.origin").alias("image_origin"), "image.height", "image.width",
                      "image.nChannels", "image.mode", "image.data").collect()
     assert len(rows) == N_COLOR + N_GRAY
     assert df.dropped_files.value == len(CORRUPT)
     assert sorted(Path(r.origin).name for r in df.dropped_files.files.collect()) == sorted(CORRUPT)
+    assert partition_count(df) >= 3  # after `value`: each computation of the images adds to the accumulator
     by_name = {Path(r.origin).name: r for r in rows}
     assert all(r.origin == r.image_origin and r.origin.startswith("file:") for r in rows)
     for name, r in by_name.items():
@@ -106,10 +108,10 @@ def test_resize_codec_glob_and_recursion(spark, folder):
 def test_small_files_are_packed_into_at_most_max_partitions(spark, folder):
     root, _, _ = folder
     listed = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(root))
-    assert listed.rdd.getNumPartitions() > 1  # Spark's own packing of these small files
+    assert partition_count(listed) > 1  # Spark's own packing of these small files
     packed = NNImageReader.readImages(str(root), spark, max_partitions=1)
-    assert packed.rdd.getNumPartitions() == 1 and packed.count() == N_COLOR + N_GRAY
-    assert NNImageReader.readImages(str(root), spark, min_partitions=3, max_partitions=1).rdd.getNumPartitions() >= 3
+    assert partition_count(packed) == 1 and packed.count() == N_COLOR + N_GRAY
+    assert partition_count(NNImageReader.readImages(str(root), spark, min_partitions=3, max_partitions=1)) >= 3
     with pytest.raises(ValueError, match="`max_partitions`, expected a positive integer or None. Received: max_partitions=0"):
         NNImageReader.readImages(str(root), spark, max_partitions=0)
 
@@ -151,7 +153,7 @@ def test_bad_arguments_are_refused(spark, folder):
     with pytest.raises(ValueError, match="`path`"):
         NNImageReader.readImages([], spark)
     with pytest.raises(TypeError, match="`spark` must be a SparkSession"):
-        NNImageReader.readImages(str(root), spark.sparkContext)
+        NNImageReader.readImages(str(root), classic_context(spark) or "local[2]")  # the SparkContext, a usual slip
 
 
 def test_images_feed_a_cnn_through_predict_with_image_preprocessing(spark, folder):
