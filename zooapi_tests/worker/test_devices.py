@@ -12,6 +12,7 @@ import json
 import pytest
 
 from zooapi.worker.devices import configure_gpus, task_gpus
+from zooapi_tests.conftest import classic_environment
 
 
 def fake_gpu(index: int):
@@ -102,7 +103,7 @@ def test_fit_and_predict_run_where_spark_schedules_a_gpu_per_task(tmp_path):
     script.chmod(0o755)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run([sys.executable, "-c", _CLUSTER_RUN, str(script)], capture_output=True, text=True,
-                         timeout=600, cwd=root)
+                         timeout=600, cwd=root, env=classic_environment())
     assert "RESULT " in out.stdout, out.stderr[-3000:]
     result = json.loads(out.stdout.split("RESULT ", 1)[1].splitlines()[0])
     # Every task got exactly one of the discovered GPUs.

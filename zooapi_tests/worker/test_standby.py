@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from zooapi.worker import protocol, standby
+from zooapi_tests.conftest import classic_environment
 
 
 @pytest.fixture
@@ -212,7 +213,7 @@ def test_a_new_session_has_a_python_daemon_that_imported_tensorflow_and_forked_t
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, PYTHONPATH=path))
+                         env=dict(classic_environment(), PYTHONPATH=path))
     report = out.stdout + out.stderr[-3000:]
     assert "zygotes 1" in out.stdout, report
     assert "forked by its daemon True" in out.stdout, report
