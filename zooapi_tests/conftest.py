@@ -60,14 +60,20 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = sorted(items, key=kind)  # stable: collection order within a kind
 
 
-@pytest.fixture
-def spark():
+def default_session():
     """A `local[2]` session (shared by consecutive tests); with
     `ZOOAPI_SPARK_MODE=connect`, a Spark Connect session on a `local[2]`
-    server instead, so that the suite runs over Connect."""
+    server instead, so that the suite runs over Connect. The `spark`
+    fixture's session, for module-scoped fixtures."""
     if os.environ.get("ZOOAPI_SPARK_MODE", "classic") == "connect":
         return _connect_session()
     return _session(LOCAL)
+
+
+@pytest.fixture
+def spark():
+    """`default_session()`."""
+    return default_session()
 
 
 @pytest.fixture

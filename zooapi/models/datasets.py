@@ -217,12 +217,16 @@ def movielens_100k(spark) -> MovieLens:
     def read(name: str):
         return spark.read.csv(os.path.join(folder, f"ml-100k.{name}"), sep="\t", header=True, quote="")
 
+    # Casts named explicitly: a Spark Connect cast keeps no column name
+    # ("CAST(CAST(rating AS DOUBLE) AS INT)").
     ratings = read("inter").toDF("user", "item", "rating", "timestamp").select(
-        F.col("user").cast("int"), F.col("item").cast("int"), F.col("rating").cast("double").cast("int"),
-        F.col("timestamp").cast("double").cast("long"))
+        F.col("user").cast("int").alias("user"), F.col("item").cast("int").alias("item"),
+        F.col("rating").cast("double").cast("int").alias("rating"),
+        F.col("timestamp").cast("double").cast("long").alias("timestamp"))
     users = read("user").toDF("user", "age", "gender", "occupation", "zip_code").select(
-        F.col("user").cast("int"), F.col("age").cast("int"), "gender", "occupation", "zip_code")
+        F.col("user").cast("int").alias("user"), F.col("age").cast("int").alias("age"), "gender", "occupation",
+        "zip_code")
     items = read("item").toDF("item", "title", "year", "genres").select(
-        F.col("item").cast("int"), "title", F.col("year").try_cast("int"),  # one year is "unkonwn"
+        F.col("item").cast("int").alias("item"), "title", F.col("year").try_cast("int").alias("year"),  # one is "unkonwn"
         F.split(F.coalesce(F.col("genres"), F.lit("unknown")), " ").alias("genres"))
     return MovieLens(ratings, users, items)

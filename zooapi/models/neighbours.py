@@ -123,9 +123,11 @@ def lsh_pairs(lsh_model, queries: "DataFrame", index: "DataFrame", threshold: fl
     within `threshold`."""
     from pyspark.sql import functions as F
 
-    joined = lsh_model.approxSimilarityJoin(queries, index, float(threshold), distCol="distance")
+    # The default `distCol`: over Spark Connect (PySpark 4.3) the join names
+    # the column "distCol" whatever `distCol` says.
+    joined = lsh_model.approxSimilarityJoin(queries, index, float(threshold))
     return joined.select(F.col(f"datasetA.{KEY}").alias("query_key"), F.col(f"datasetB.{KEY}").alias("index_key"),
-                         "distance")
+                         F.col("distCol").alias("distance"))
 
 
 def top_k(pairs: "DataFrame", k: int) -> "DataFrame":

@@ -35,6 +35,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
 from zooapi.checks import check_int
+from zooapi.sessions import default_parallelism
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -265,8 +266,7 @@ class Recommender:
         key_df, other_df = self._candidates(keys, key), self._candidates(others, other)
         # Spread the keys over the cluster and broadcast the others: each
         # partition then holds every pair of its keys.
-        parallelism = key_df.sparkSession.sparkContext.defaultParallelism
-        pairs = key_df.repartition(parallelism).crossJoin(F.broadcast(other_df))
+        pairs = key_df.repartition(default_parallelism(key_df.sparkSession)).crossJoin(F.broadcast(other_df))
         if exclude is not None:
             check_columns(exclude, [self.user_col, self.item_col], "`exclude`")
             pairs = pairs.join(exclude.select(self.user_col, self.item_col), [self.user_col, self.item_col],

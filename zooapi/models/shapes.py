@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from zooapi.checks import check_int
+from zooapi.sessions import default_parallelism
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -146,5 +147,5 @@ def shapes_frame(spark: "SparkSession", n: int, size: int = 128, max_objects: in
                        [T.StructField(c, T.FloatType()) for c in ("xmin", "ymin", "xmax", "ymax")])
     schema = T.StructType([T.StructField("id", T.LongType()), ImageSchema.imageSchema["image"],
                            T.StructField("boxes", T.ArrayType(box))])
-    rows = spark.range(0, n, numPartitions=partitions or spark.sparkContext.defaultParallelism)
+    rows = spark.range(0, n, numPartitions=partitions or default_parallelism(spark))
     return rows.mapInArrow(lambda batches: _generate(batches, size, max_objects, int(seed)), schema)

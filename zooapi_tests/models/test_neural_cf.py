@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zooapi_tests.conftest import LOCAL, _session
+from zooapi_tests.conftest import default_session
 from zooapi_tests.models.recommendation_data import ITEMS, USERS, few_shuffle_partitions, planted_groups
 
 
@@ -34,7 +34,7 @@ def planted():
     negatives from `add_negative_samples`)."""
     from zooapi.feature import add_negative_samples
 
-    spark = _session(LOCAL)
+    spark = default_session()
     train, held_out, candidates = planted_groups()
     train_df = spark.createDataFrame(train, "user int, item int").cache()
     fit_df = add_negative_samples(train_df, item_count=ITEMS, neg_num=4, seed=1, first_item=1)
