@@ -53,7 +53,8 @@ def pytest_collection_modifyitems(session, config, items):
     Python workers and their TensorFlow processes), which costs seconds."""
     def kind(item) -> int:
         names = getattr(item, "fixturenames", ())
-        if "spark_connect" in names:
+        callspec = getattr(item, "callspec", None)
+        if "spark_connect" in names or (callspec is not None and callspec.params.get("spark") == "connect"):
             return 2
         return 1 if "spark_cluster" in names or "cluster_few_files" in names else 0
 
@@ -70,9 +71,23 @@ def default_session():
     return _session(LOCAL)
 
 
+def pytest_generate_tests(metafunc):
+    """In modules marked `both_sessions`, a test that takes `spark` runs
+    twice: in a `local[2]` session and in a Spark Connect session (unless
+    `ZOOAPI_SPARK_MODE=connect` makes every session a Connect one)."""
+    if ("spark" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_sessions")
+            and os.environ.get("ZOOAPI_SPARK_MODE", "classic") != "connect"):
+        metafunc.parametrize("spark", ["classic", "connect"], indirect=True)
+
+
 @pytest.fixture
-def spark():
-    """`default_session()`."""
+def spark(request):
+    """`default_session()`, or the session kind of a `both_sessions` test."""
+    kind = getattr(request, "param", None)
+    if kind == "connect":
+        return _connect_session()
+    if kind == "classic":
+        return _session(LOCAL)
     return default_session()
 
 

@@ -7,7 +7,7 @@ import pytest
 from zooapi import engine
 from zooapi_tests.conftest import mlp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 def numbered_frame(spark, x):

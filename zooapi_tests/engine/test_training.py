@@ -11,7 +11,7 @@ from zooapi import engine
 from zooapi.sessions import is_connect
 from zooapi_tests.conftest import digits_frame, mlp, partition_count
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from zooapi.optim import (
 )
 from zooapi_tests.conftest import busy_trainers, digits_frame, mlp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from zooapi.keras import Input, Model, Sequential, layers
 from zooapi.keras.dataframe import is_spark_dataframe
 from zooapi_tests.conftest import digits_frame
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 EPOCHS, BATCH = 15, 64
 

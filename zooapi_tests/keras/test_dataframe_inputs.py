@@ -7,6 +7,8 @@ import pytest
 
 from zooapi.keras import Input, Sequential, layers
 
+pytestmark = pytest.mark.both_sessions
+
 
 def compiled():
     model = Sequential([Input((4,)), layers.Dense(3, activation="softmax")])

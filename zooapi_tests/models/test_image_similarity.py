@@ -11,6 +11,8 @@ import pytest
 from zooapi.models import ImageClassifier, ImageSimilarity
 from zooapi_tests.models.conftest import SIZE, colored
 
+pytestmark = pytest.mark.both_sessions
+
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)

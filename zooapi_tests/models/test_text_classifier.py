@@ -11,6 +11,8 @@ import tensorflow as tf
 from zooapi.feature.text import text_vocabulary
 from zooapi.models import TextClassifier
 
+pytestmark = pytest.mark.both_sessions
+
 KEYWORDS = [["apple", "pear", "plum"], ["car", "bus", "train"], ["red", "blue", "green"]]
 
 

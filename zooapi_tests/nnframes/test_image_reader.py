@@ -14,7 +14,7 @@ from zooapi.nnframes import NNImageReader
 from zooapi.sessions import classic_context
 from zooapi_tests.conftest import partition_count
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 N_COLOR, N_GRAY = 24, 2
 CORRUPT = ("broken-0.png", "truncated-1.jpg")

@@ -10,6 +10,8 @@ from zooapi.nnframes import (
 )
 from zooapi.feature.preprocessing import preprocessing_from_json, preprocessing_to_json
 
+pytestmark = pytest.mark.both_sessions
+
 
 def small_model():
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])

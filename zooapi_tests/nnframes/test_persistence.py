@@ -10,6 +10,8 @@ import pytest
 from zooapi.feature.preprocessing import Preprocessing, register_preprocessing
 from zooapi.nnframes import NNClassifier, NNEstimator, NNModel, SeqToTensor
 
+pytestmark = pytest.mark.both_sessions
+
 
 @register_preprocessing
 class Doubled(Preprocessing):

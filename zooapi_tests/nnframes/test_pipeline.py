@@ -10,7 +10,7 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationS
 
 from zooapi.nnframes import NNClassifier, NNClassifierModel, NNEstimator, NNModel
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 FEATURES = [f"f{i}" for i in range(30)]
 

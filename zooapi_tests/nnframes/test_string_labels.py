@@ -9,7 +9,7 @@ from pyspark.ml.feature import StandardScaler, VectorAssembler
 
 from zooapi.nnframes import NNClassifier, NNClassifierModel
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 MEASURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
