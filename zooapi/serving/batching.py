@@ -10,8 +10,9 @@ TensorFlow Serving's `batch_timeout_micros` does; that pays only for
 open-loop traffic (clients that do not wait for their answers) with a
 costly per-call overhead, and otherwise adds latency: clients that each
 wait for their answer, all queued already, bring no more rows (on the
-README's machine, a 2 ms wait halved the requests/s at 32 clients). A full
-queue refuses new requests (`Overloaded`) rather than growing.
+README's machine a 2 ms wait halved a lone client's requests/s and gained
+nothing at 32 clients). A full queue refuses new requests (`Overloaded`)
+rather than growing.
 """
 
 from __future__ import annotations
