@@ -35,38 +35,50 @@ import os
 import sys
 
 
-def _prepare() -> None:
-    """Imports what training and prediction need (the zygote's list), then
-    forks the executor's trainer zygote (`zooapi.worker.standby`), so that
-    the executor imports TensorFlow once."""
+def _import_modules() -> None:
+    """What training and prediction need: the zygote's list."""
     from zooapi.quiet import quiet_environment, quiet_tensorflow_import
-    from zooapi.worker import standby
     from zooapi.worker.zygote import import_training_modules
 
     quiet_environment(os.environ)
     quiet_tensorflow_import()
     import_training_modules()
-    standby.start_zygote(standby.pool_folder(os.getpid()), anchor=os.getpid(), fork=True)
 
 
-def _prepare_writing_to_stderr() -> None:
-    """`_prepare`, with this process's standard output on its standard
-    error meanwhile; a failure is written there too."""
+def _import_writing_to_stderr() -> bool:
+    """`_import_modules`, with this process's standard output on its
+    standard error meanwhile; False (the failure written there too) when it
+    failed."""
     stdout = os.dup(1)
     os.dup2(2, 1)
     try:
-        _prepare()
+        _import_modules()
+        return True
     except Exception as exc:  # the workers import it themselves, and report
         print(f"zooapi.worker.daemon: workers start without TensorFlow imported: {exc!r}", file=sys.stderr)
+        return False
     finally:
         sys.stdout.flush()
         os.dup2(stdout, 1)
         os.close(stdout)
 
 
+def _fork_zygote() -> None:
+    """The executor's trainer zygote (`zooapi.worker.standby`), forked from
+    this process now that it has imported TensorFlow. Forked after the
+    imports, with standard output restored, so that the zygote holds none of
+    Spark's pipes but the standard streams it replaces."""
+    from zooapi.worker import standby
+
+    try:
+        standby.start_zygote(standby.pool_folder(os.getpid()), anchor=os.getpid(), fork=True)
+    except Exception as exc:  # the first fit starts one itself
+        print(f"zooapi.worker.daemon: could not start the trainers' zygote: {exc!r}", file=sys.stderr)
+
+
 def main() -> None:
-    if os.environ.get("SPARK_SIMPLIFIED_TRACEBACK"):  # not an RDD operation's daemon
-        _prepare_writing_to_stderr()
+    if os.environ.get("SPARK_SIMPLIFIED_TRACEBACK") and _import_writing_to_stderr():  # not an RDD task's daemon
+        _fork_zygote()
     from pyspark.daemon import manager
 
     manager()

@@ -201,6 +201,9 @@ def test_a_new_session_has_a_python_daemon_that_imported_tensorflow_and_forked_t
         "    time.sleep(0.5)\n"
         "print('zygotes', len(found))\n"
         "print('forked by its daemon', _parent_of(_process_of(found[0])) == int(found[0].parent.name.split('-')[0]))\n"
+        "zygote = _process_of(found[0])\n"
+        "links = [os.readlink(f'/proc/{zygote}/fd/{fd}') for fd in os.listdir(f'/proc/{zygote}/fd')]\n"
+        "print('pipes held', sum(link.startswith('pipe:') for link in links))\n"
         "def probe(batches):\n"
         "    had = 'tensorflow' in sys.modules\n"
         "    for _ in batches: pass\n"
@@ -217,6 +220,7 @@ def test_a_new_session_has_a_python_daemon_that_imported_tensorflow_and_forked_t
     report = out.stdout + out.stderr[-3000:]
     assert "zygotes 1" in out.stdout, report
     assert "forked by its daemon True" in out.stdout, report
+    assert "pipes held 0" in out.stdout, report  # none of Spark's pipes to the daemon
     assert "dataframe task True True" in out.stdout, report
     assert "rdd task False" in out.stdout, report
 
@@ -232,10 +236,10 @@ def test_the_daemon_keeps_its_standard_output_for_spark_when_its_imports_fail():
             "def fail():\n"
             "    print('a line that would corrupt the port Spark reads')\n"
             "    raise ImportError(\"No module named 'tensorflow'\")\n"
-            "daemon._prepare = fail\n"
-            "daemon._prepare_writing_to_stderr()\n"
+            "daemon._import_modules = fail\n"
+            "print('imported', daemon._import_writing_to_stderr())\n"
             "print('port')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout == "port\n", out
+    assert out.stdout == "imported False\nport\n", out
     assert "a line that would corrupt" in out.stderr
     assert "workers start without TensorFlow imported: ImportError(\"No module named 'tensorflow'\")" in out.stderr
