@@ -6,6 +6,8 @@ from zooapi.engine.balance import (count_partition_rows, first_workers, rebalanc
                                    worker_shares)
 from zooapi.worker.supervisor import is_balanced
 
+pytestmark = pytest.mark.both_sessions
+
 
 def _sizes(df):
     from pyspark.sql import functions as F

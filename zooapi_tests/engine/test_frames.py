@@ -6,6 +6,8 @@ from zooapi import engine
 from zooapi.engine.frames import require_spark_dataframe
 from zooapi_tests.conftest import mlp
 
+pytestmark = pytest.mark.both_sessions
+
 
 @pytest.fixture(scope="module")
 def iris_pandas():

@@ -15,7 +15,7 @@ from zooapi.keras import Input, Model, layers
 from zooapi.nnframes import NNModel
 from zooapi.sessions import classic_context
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 COLOURS = ["red", "green", "blue"]
 

@@ -10,6 +10,8 @@ import pytest
 from zooapi.keras.callbacks import LivePlot
 from zooapi_tests.conftest import digits_frame
 
+pytestmark = pytest.mark.both_sessions
+
 
 @pytest.mark.slow
 def test_liveplot_draws_the_history_of_a_dataframe_fit(spark, digits, tmp_path):

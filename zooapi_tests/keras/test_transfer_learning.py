@@ -10,7 +10,7 @@ import pytest
 
 from zooapi.keras import Input, Model, Net, layers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 def split_digits(digits):

@@ -11,6 +11,8 @@ from zooapi.feature.timeseries import detect_anomalies, unroll
 from zooapi.models import AnomalyDetector
 from zooapi.models.datasets import make_anomaly_series
 
+pytestmark = pytest.mark.both_sessions
+
 LENGTH = 12
 
 

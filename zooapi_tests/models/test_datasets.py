@@ -6,6 +6,8 @@ import importlib.util
 
 import pytest
 
+pytestmark = pytest.mark.both_sessions
+
 
 def test_movielens_100k_has_the_published_counts(spark):
     from pyspark.sql import functions as F

@@ -16,6 +16,8 @@ from zooapi.models.detection_metrics import mean_average_precision
 from zooapi.models.label_maps import read_coco_label_map, read_pascal_label_map
 from zooapi.models.shapes import SHAPE_LABELS, draw_shapes
 
+pytestmark = pytest.mark.both_sessions
+
 
 def test_box_encoding_matches_keras_and_decodes_back():
     import keras

@@ -12,6 +12,8 @@ import pytest
 from zooapi.models import ObjectDetector, shapes_frame
 from zooapi.models.shapes import SHAPE_LABELS, draw_shapes
 
+pytestmark = pytest.mark.both_sessions
+
 SIZE = 64
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from zooapi_tests.models.recommendation_data import few_shuffle_partitions
 
+pytestmark = pytest.mark.both_sessions
+
 
 @pytest.fixture
 def spark(spark):

@@ -6,7 +6,7 @@ import pytest
 
 from zooapi.nnframes import NNClassifierModel, NNModel, predicted_class
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 def two_output_model():

@@ -9,7 +9,7 @@ from zooapi.nnframes import NNClassifier
 from zooapi.optim import MaxIteration, SeveralIteration, Top1Accuracy, TrainSummary, ValidationSummary
 from zooapi_tests.conftest import digits_frame, mlp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_sessions]
 
 
 def test_classifier_validates_summarises_checkpoints_and_clips(spark, digits, tmp_path):
