@@ -5,17 +5,14 @@ import pytest
 from zooapi.engine.balance import (count_partition_rows, first_workers, rebalance, spark_hash_long, worker_keys,
                                    worker_shares)
 from zooapi.worker.supervisor import is_balanced
+from zooapi_tests.conftest import partition_count
 
 pytestmark = pytest.mark.both_sessions
 
 
 def _sizes(df):
-    from pyspark.sql import functions as F
-
-    from zooapi_tests.conftest import partition_count
-
-    counted = df.groupBy(F.spark_partition_id().alias("p")).count().collect()
-    return [dict((r["p"], r["count"]) for r in counted).get(p, 0) for p in range(partition_count(df))]
+    counted = count_partition_rows(df).train
+    return [counted.get(p, 0) for p in range(partition_count(df))]
 
 
 def test_the_python_hash_is_the_one_spark_partitions_with(spark):
