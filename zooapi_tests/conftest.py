@@ -61,14 +61,17 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = sorted(items, key=kind)  # stable: collection order within a kind
 
 
+def _suite_over_connect() -> bool:
+    """`ZOOAPI_SPARK_MODE=connect`: every `spark` session is a Connect one."""
+    return os.environ.get("ZOOAPI_SPARK_MODE", "classic") == "connect"
+
+
 def default_session():
     """A `local[2]` session (shared by consecutive tests); with
     `ZOOAPI_SPARK_MODE=connect`, a Spark Connect session on a `local[2]`
     server instead, so that the suite runs over Connect. The `spark`
     fixture's session, for module-scoped fixtures."""
-    if os.environ.get("ZOOAPI_SPARK_MODE", "classic") == "connect":
-        return _connect_session()
-    return _session(LOCAL)
+    return _connect_session() if _suite_over_connect() else _session(LOCAL)
 
 
 def pytest_generate_tests(metafunc):
@@ -76,7 +79,7 @@ def pytest_generate_tests(metafunc):
     twice: in a `local[2]` session and in a Spark Connect session (unless
     `ZOOAPI_SPARK_MODE=connect` makes every session a Connect one)."""
     if ("spark" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_sessions")
-            and os.environ.get("ZOOAPI_SPARK_MODE", "classic") != "connect"):
+            and not _suite_over_connect()):
         metafunc.parametrize("spark", ["classic", "connect"], indirect=True)
 
 
