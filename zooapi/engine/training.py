@@ -346,7 +346,7 @@ def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
 
     broadcast = ship_model(spark, blob)
     try:
-        with JobServer(*listen_address(spark)) as server:
+        with JobServer(*listen_address(spark), workers=job.num_workers) as server:
             shipped = replace(job, driver=server.address, model=broadcast)
             result = data.mapInArrow(
                 lambda batches: train_partition(shipped, batches), "worker int, chunk binary", barrier=True)

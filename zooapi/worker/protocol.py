@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 _HEADER = struct.Struct(">I")
+# A worker's request to meet the others (`zooapi.engine.server.Rendezvous`).
+RENDEZVOUS = "rendezvous"
 # The errors that mean bad data: raised to the user with their own type, by
 # name as the workers report them; any other becomes a RuntimeError.
 DATA_ERRORS = {"ValueError": ValueError, "TypeError": TypeError}

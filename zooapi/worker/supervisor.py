@@ -1,7 +1,7 @@
 """What one barrier task of a training job does.
 
 The task spills its partition to local files, agrees on the cluster with the
-other tasks (`BarrierTaskContext.allGather`), and hands the job
+other tasks (`_meet`), and hands the job
 (`zooapi.worker.train_job`: the driver's `TrainJob` and this worker's
 `Placement`, unchanged) with its connection to the driver to a trainer
 process (TF's collectives can be configured once per process, and Spark
@@ -32,7 +32,7 @@ from zooapi.feed.codecs import decode_feed
 from zooapi.feed.spill import SpillWriter
 from zooapi.worker import standby, train_job
 from zooapi.worker.devices import task_gpus
-from zooapi.worker.protocol import DATA_ERRORS, DriverClient, OfflineClient, read_messages
+from zooapi.worker.protocol import DATA_ERRORS, RENDEZVOUS, DriverClient, OfflineClient, read_messages
 from zooapi.worker.train_job import Peer, Placement, TrainJob
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,21 @@ def _connect(driver: str, rank: int, folder: Path) -> DriverClient | OfflineClie
         return client
 
 
+def _meet(ctx, client: DriverClient | OfflineClient, me: Peer) -> tuple[Peer, ...]:
+    """Every worker's `Peer`, in rank order. The driver's job server answers
+    as soon as the last worker checks in (`zooapi.engine.server.Rendezvous`);
+    Spark's `allGather` polls once a second, so it is the way only when a
+    worker cannot reach the driver (the server then sends every worker
+    there). One worker meets no one."""
+    if len(ctx.getTaskInfos()) == 1:
+        return (me,)
+    if client.sock is not None:
+        answer = client.request({"type": RENDEZVOUS, "peer": me.__dict__})
+        if "peers" in answer:
+            return tuple(Peer(**p) for p in answer["peers"])
+    return tuple(Peer(**json.loads(p)) for p in ctx.allGather(json.dumps(me.__dict__)))
+
+
 def _recorded_error(folder: Path, rank: int) -> Exception:
     """The error the trainer recorded when it could not reach the driver,
     rebuilt for Spark to report: bad data keeps its type (the driver finds it
@@ -176,7 +191,7 @@ def train_partition(job: TrainJob, batches: Iterator[pa.RecordBatch]) -> Iterato
         rows, val_rows = _spill(job, batches, folder)
         host = ctx.getTaskInfos()[rank].address.rsplit(":", 1)[0]
         me = Peer(host=host, port=_free_port(), rows=rows, val_rows=val_rows)
-        peers = tuple(Peer(**json.loads(p)) for p in ctx.allGather(json.dumps(me.__dict__)))
+        peers = _meet(ctx, client, me)
         counts = [p.rows for p in peers]
         if job.check_balance and sum(counts) >= job.num_workers and not is_balanced(counts):
             if rank == 0:

@@ -2,7 +2,7 @@
 
 `TrainJob` is what the driver decides (columns, batch, epochs, where to
 report, the model); it reaches the barrier tasks in the Spark closure.
-`Placement` is what a task learns when the workers meet (`allGather`):
+`Placement` is what a task learns when the workers meet (`supervisor._meet`):
 its rank, every worker's address and rows, its threads and GPUs. The task
 writes both, unchanged, to the job folder (`write`), and the trainer reads
 them back as they are (`read`); everything derived from them (the local
