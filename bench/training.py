@@ -62,7 +62,7 @@ class EpochLog(logging.Handler):
 
 
 class TrainerMemory:
-    """Polls /proc for this process's trainer processes (`zooapi.worker.zygote` forks) at work and
+    """Polls /proc for this process's trainer processes (the zygote's forks) at work and
     keeps the largest VmHWM (peak RSS, kB) and RssAnon (private resident
     memory, kB) seen for each."""
 
@@ -100,9 +100,9 @@ class TrainerMemory:
             try:
                 stat = open(f"/proc/{entry}/stat").read()
                 parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-                # A trainer at work writes to its job's folder; the zygote that forks them does not.
-                if (b"zooapi.worker.zygote" in open(f"/proc/{entry}/cmdline", "rb").read()
-                        and "zooapi-train-" in os.readlink(f"/proc/{entry}/fd/1")):
+                # A trainer at work writes to its job's folder; the zygote that forks them (started
+                # as `zooapi.worker.zygote` or forked from the executor's daemon) does not.
+                if "zooapi-train-" in os.readlink(f"/proc/{entry}/fd/1"):
                     trainers.append(int(entry))
             except (OSError, IndexError, ValueError):
                 continue
