@@ -16,9 +16,9 @@ Same run, same split:
 Needs the data wheel: pip install --no-deps recbole (./dev installs it).
 
     python bench/recommendation.py [--pretrain-epochs 12] [--epochs 9] [--finetune-lr 1e-4] [--alpha 0.5]
-        [--embed 16] [--lr 2e-3] [--neg 4] [--batch 256] [--seed 0] [--embed-l2 0] [--wnd-epochs 4]
+        [--embed 16] [--lr 2e-3] [--neg 4] [--batch 256] [--seed 0] [--ensemble 2] [--embed-l2 0] [--wnd-epochs 4]
 
---pretrain-epochs 0 trains NeuMF from scratch (the earlier recipe: --epochs 10).
+--pretrain-epochs 0 --ensemble 1 --epochs 10 is the earlier recipe (one NeuMF from scratch).
 """
 
 from __future__ import annotations
@@ -96,33 +96,48 @@ def ncf_vs_als(spark, ratings, args):
             else:
                 epoch_df.unpersist()
 
-    keras.utils.set_random_seed(args.seed)
-    shape = ncf_shape(args)
-    if args.pretrain_epochs:
+    def train_ncf(member):
+        # Member m draws its negatives from seeds 1 + 1000 m...: its own
+        # draws, beside its own initial weights.
+        keras.utils.set_random_seed(args.seed + member)
+        shape, seed0 = ncf_shape(args), 1 + 1000 * member
+        if not args.pretrain_epochs:
+            ncf = NeuralCF(943, 1682, **shape)
+            ncf.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
+            fit_epochs(ncf, args.epochs, seed0)
+            return ncf
         branches = []
         for kind in ("gmf", "mlp"):
             branch = NeuralCF(943, 1682, include_mf=kind == "gmf", include_mlp=kind == "mlp", **shape)
             branch.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
-            fit_epochs(branch, args.pretrain_epochs, 1)
+            fit_epochs(branch, args.pretrain_epochs, seed0)
             m = ranking_metrics(branch.predict_user_item_pair(candidates), 10, score_col="probability")
-            print(f"  {kind.upper()} alone, {args.pretrain_epochs} epochs: HR@10 {m['hit_ratio']:.4f} "
-                  f"NDCG@10 {m['ndcg']:.4f}")
+            print(f"  {kind.upper()} alone, {args.pretrain_epochs} epochs (member {member}): "
+                  f"HR@10 {m['hit_ratio']:.4f} NDCG@10 {m['ndcg']:.4f}")
             branches.append(branch)
         ncf = NeuralCF.from_branches(*branches, alpha=args.alpha, embed_l2=args.embed_l2)
         ncf.compile(keras.optimizers.Adam(args.finetune_lr), "binary_crossentropy")
-        recipe = (f"GMF and MLP pre-trained {args.pretrain_epochs} epochs each, alpha {args.alpha}, "
-                  f"{args.epochs} epochs Adam {args.finetune_lr:g}")
-    else:
-        ncf = NeuralCF(943, 1682, **shape)
-        ncf.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
-        recipe = f"{args.epochs} epochs"
-    fit_epochs(ncf, args.epochs, 1 + args.pretrain_epochs)
+        fit_epochs(ncf, args.epochs, seed0 + args.pretrain_epochs)
+        return ncf
+
+    recipe = (f"GMF and MLP pre-trained {args.pretrain_epochs} epochs each, alpha {args.alpha}, "
+              f"{args.epochs} epochs Adam {args.finetune_lr:g}" if args.pretrain_epochs else f"{args.epochs} epochs")
+    scored = None
+    for member in range(args.ensemble):
+        ncf = train_ncf(member)
+        pairs = ncf.predict_user_item_pair(candidates).select("user", "item", "label",
+                                                              F.col("probability").alias(f"p{member}"))
+        if args.ensemble > 1:
+            m = ranking_metrics(pairs, 10, score_col=f"p{member}")
+            print(f"  NCF member {member}: HR@10 {m['hit_ratio']:.4f} NDCG@10 {m['ndcg']:.4f}")
+        scored = pairs.cache() if scored is None else scored.join(pairs, ["user", "item", "label"]).cache()
+    scored = scored.withColumn("probability", sum(F.col(f"p{m}") for m in range(args.ensemble)) / args.ensemble)
     rows, zoo_seconds, fit_df = timing["rows"], timing["seconds"], timing["first"]
     # The optimizer's step count proves that each fit continued the previous one's.
     print(f"NCF: {timing['steps']} steps in all ({rows} rows, batch {args.batch}); the last model's optimizer "
           f"at step {int(ncf.optimizer.iterations.numpy())}")
-    results[f"NeuralCF (zooapi, 1 worker, {recipe})"] = ranking_metrics(
-        ncf.predict_user_item_pair(candidates), 10, score_col="probability")
+    name = recipe if args.ensemble == 1 else f"average of {args.ensemble}, each {recipe}"
+    results[f"NeuralCF (zooapi, 1 worker, {name})"] = ranking_metrics(scored, 10, score_col="probability")
     return results, ncf, fit_df, rows, zoo_seconds, train
 
 
@@ -238,7 +253,9 @@ def main():
     parser.add_argument("--alpha", type=float, default=0.5, help="GMF's share of the joined output layer")
     parser.add_argument("--neg", type=int, default=4, help="NCF negatives per interaction")
     parser.add_argument("--batch", type=int, default=256, help="NCF batch size")
-    parser.add_argument("--seed", type=int, default=0, help="NCF's Keras seed")
+    parser.add_argument("--seed", type=int, default=0, help="NCF's Keras seed (member m: seed + m)")
+    parser.add_argument("--ensemble", type=int, default=2,
+                        help="NCF models (each its own seed and negatives) whose probabilities are averaged")
     parser.add_argument("--embed", type=int, default=16, help="NCF embedding sizes (MLP layers 2x, 1x, x/2)")
     parser.add_argument("--embed-l2", type=float, default=0.0, help="NCF L2 penalty on the embeddings")
     parser.add_argument("--wnd-epochs", type=int, default=4)
