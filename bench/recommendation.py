@@ -15,7 +15,10 @@ Same run, same split:
 
 Needs the data wheel: pip install --no-deps recbole (./dev installs it).
 
-    python bench/recommendation.py [--epochs 10] [--embed 16] [--lr 2e-3] [--embed-l2 0] [--wnd-epochs 4]
+    python bench/recommendation.py [--pretrain-epochs 12] [--epochs 9] [--finetune-lr 1e-4] [--alpha 0.5]
+        [--embed 16] [--lr 2e-3] [--neg 4] [--batch 256] [--seed 0] [--ensemble 2] [--embed-l2 0] [--wnd-epochs 4]
+
+--pretrain-epochs 0 --ensemble 1 --epochs 10 is the earlier recipe (one NeuMF from scratch).
 """
 
 from __future__ import annotations
@@ -67,31 +70,74 @@ def ncf_vs_als(spark, ratings, args):
             best = ((rank, reg, alpha), m)
     results[f"ALS implicit (rank, reg, alpha = {best[0]})"] = best[1]
 
-    # He et al.'s recipe: 4 fresh negatives per interaction every epoch (one
-    # draw for all epochs overfits those negatives after ~3 epochs here), so
-    # one one-epoch fit per draw; `fit` keeps the weights and the optimizer's
-    # state (Adam's moments, its step count) between calls.
-    keras.utils.set_random_seed(0)
-    ncf = NeuralCF(943, 1682, **ncf_shape(args))
-    ncf.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
-    zoo_seconds, rows, epoch_rows = 0.0, 0, []
-    for epoch in range(args.epochs):
-        epoch_df = add_negative_samples(train, item_count=1682, neg_num=args.neg, seed=1 + epoch,
-                                        first_item=1).cache()
-        epoch_rows.append(epoch_df.count())
-        rows += epoch_rows[-1]
-        start = time.perf_counter()
-        ncf.fit(epoch_df, label_cols="label", epochs=1, batch_size=256, num_workers=1, seed=epoch, verbose=0)
-        zoo_seconds += time.perf_counter() - start
-        if epoch == 0:
-            fit_df = epoch_df
-        else:
-            epoch_df.unpersist()
-    # Adam's step count proves that each fit continued the previous one's optimizer.
-    print(f"NCF: {args.epochs} one-epoch fits, {rows} rows, Adam at step {int(ncf.optimizer.iterations.numpy())} "
-          f"(batch 256: {sum(-(-r // 256) for r in epoch_rows)} steps in all)")
-    results[f"NeuralCF (zooapi, 1 worker, {args.epochs} epochs)"] = ranking_metrics(
-        ncf.predict_user_item_pair(candidates), 10, score_col="probability")
+    # He et al.'s recipe: fresh negatives every epoch (one draw for all
+    # epochs overfits those negatives after ~3 epochs here), so one
+    # one-epoch fit per draw; `fit` keeps the weights and the optimizer's
+    # state (Adam's moments, its step count) between calls. With
+    # --pretrain-epochs, their pre-training: a GMF-only and an MLP-only
+    # NeuralCF (Adam), joined by `NeuralCF.from_branches` and fine-tuned
+    # (a fresh Adam at a tenth of the rate: He et al.'s plain SGD at 1e-3
+    # left the joined model unchanged here); without, NeuMF from scratch.
+    timing = {"seconds": 0.0, "rows": 0, "steps": 0, "first": None}
+
+    def fit_epochs(model, epochs, seed0):
+        for epoch in range(epochs):
+            epoch_df = add_negative_samples(train, item_count=1682, neg_num=args.neg, seed=seed0 + epoch,
+                                            first_item=1).cache()
+            n = epoch_df.count()
+            timing["rows"] += n
+            timing["steps"] += -(-n // args.batch)
+            start = time.perf_counter()
+            model.fit(epoch_df, label_cols="label", epochs=1, batch_size=args.batch, num_workers=1,
+                      seed=seed0 + epoch, verbose=0)
+            timing["seconds"] += time.perf_counter() - start
+            if timing["first"] is None:
+                timing["first"] = epoch_df
+            else:
+                epoch_df.unpersist()
+
+    def train_ncf(member):
+        # Member m draws its negatives from seeds 1 + 1000 m...: its own
+        # draws, beside its own initial weights.
+        keras.utils.set_random_seed(args.seed + member)
+        shape, seed0 = ncf_shape(args), 1 + 1000 * member
+        if not args.pretrain_epochs:
+            ncf = NeuralCF(943, 1682, **shape)
+            ncf.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
+            fit_epochs(ncf, args.epochs, seed0)
+            return ncf
+        branches = []
+        for kind in ("gmf", "mlp"):
+            branch = NeuralCF(943, 1682, include_mf=kind == "gmf", include_mlp=kind == "mlp", **shape)
+            branch.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
+            fit_epochs(branch, args.pretrain_epochs, seed0)
+            m = ranking_metrics(branch.predict_user_item_pair(candidates), 10, score_col="probability")
+            print(f"  {kind.upper()} alone, {args.pretrain_epochs} epochs (member {member}): "
+                  f"HR@10 {m['hit_ratio']:.4f} NDCG@10 {m['ndcg']:.4f}")
+            branches.append(branch)
+        ncf = NeuralCF.from_branches(*branches, alpha=args.alpha, embed_l2=args.embed_l2)
+        ncf.compile(keras.optimizers.Adam(args.finetune_lr), "binary_crossentropy")
+        fit_epochs(ncf, args.epochs, seed0 + args.pretrain_epochs)
+        return ncf
+
+    recipe = (f"GMF and MLP pre-trained {args.pretrain_epochs} epochs each, alpha {args.alpha}, "
+              f"{args.epochs} epochs Adam {args.finetune_lr:g}" if args.pretrain_epochs else f"{args.epochs} epochs")
+    scored = None
+    for member in range(args.ensemble):
+        ncf = train_ncf(member)
+        pairs = ncf.predict_user_item_pair(candidates).select("user", "item", "label",
+                                                              F.col("probability").alias(f"p{member}"))
+        if args.ensemble > 1:
+            m = ranking_metrics(pairs, 10, score_col=f"p{member}")
+            print(f"  NCF member {member}: HR@10 {m['hit_ratio']:.4f} NDCG@10 {m['ndcg']:.4f}")
+        scored = pairs.cache() if scored is None else scored.join(pairs, ["user", "item", "label"]).cache()
+    scored = scored.withColumn("probability", sum(F.col(f"p{m}") for m in range(args.ensemble)) / args.ensemble)
+    rows, zoo_seconds, fit_df = timing["rows"], timing["seconds"], timing["first"]
+    # The optimizer's step count proves that each fit continued the previous one's.
+    print(f"NCF: {timing['steps']} steps in all ({rows} rows, batch {args.batch}); the last model's optimizer "
+          f"at step {int(ncf.optimizer.iterations.numpy())}")
+    name = recipe if args.ensemble == 1 else f"average of {args.ensemble}, each {recipe}"
+    results[f"NeuralCF (zooapi, 1 worker, {name})"] = ranking_metrics(scored, 10, score_col="probability")
     return results, ncf, fit_df, rows, zoo_seconds, train
 
 
@@ -122,7 +168,7 @@ def throughput(fit_df, rows, zoo_seconds, args):
     model = NeuralCF(943, 1682, **ncf_shape(args))
     model.compile(keras.optimizers.Adam(args.lr), "binary_crossentropy")
     start = time.perf_counter()
-    model.fit(x, y, epochs=KERAS_EPOCHS, batch_size=256, shuffle=True, verbose=0)
+    model.fit(x, y, epochs=KERAS_EPOCHS, batch_size=args.batch, shuffle=True, verbose=0)
     keras_seconds = time.perf_counter() - start
     return rows / zoo_seconds, len(y) * KERAS_EPOCHS / keras_seconds
 
@@ -198,9 +244,18 @@ def wide_and_deep_vs_lr(spark, data, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="NCF epochs (one draw of negatives each)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="NCF learning rate (Adam)")
+    parser.add_argument("--epochs", type=int, default=9,
+                        help="NeuMF epochs (one draw of negatives each): fine-tuning, or from scratch")
+    parser.add_argument("--pretrain-epochs", type=int, default=12,
+                        help="GMF and MLP pre-training epochs each (0: NeuMF from scratch with Adam)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="NCF learning rate (Adam; the branches')")
+    parser.add_argument("--finetune-lr", type=float, default=1e-4, help="NeuMF fine-tuning learning rate (Adam)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="GMF's share of the joined output layer")
     parser.add_argument("--neg", type=int, default=4, help="NCF negatives per interaction")
+    parser.add_argument("--batch", type=int, default=256, help="NCF batch size")
+    parser.add_argument("--seed", type=int, default=0, help="NCF's Keras seed (member m: seed + m)")
+    parser.add_argument("--ensemble", type=int, default=2,
+                        help="NCF models (each its own seed and negatives) whose probabilities are averaged")
     parser.add_argument("--embed", type=int, default=16, help="NCF embedding sizes (MLP layers 2x, 1x, x/2)")
     parser.add_argument("--embed-l2", type=float, default=0.0, help="NCF L2 penalty on the embeddings")
     parser.add_argument("--wnd-epochs", type=int, default=4)
@@ -226,8 +281,8 @@ def main():
     wnd_auc, lr_auc = wide_and_deep_vs_lr(spark, data, args)
     print(f"\n| model | AUC of rating >= 4 |\n| --- | --- |\n| WideAndDeep (zooapi) | {wnd_auc:.4f} |\n"
           f"| LogisticRegression (best regParam) | {lr_auc:.4f} |")
-    print(f"\nNCF training, {rows} rows in {args.epochs} one-epoch fits (negatives drawn again each epoch), "
-          "batch 256:")
+    print(f"\nNCF training, {rows} rows in one-epoch fits (negatives drawn again each epoch), "
+          f"batch {args.batch}:")
     print(f"  zooapi, 1 worker (DataFrame in, model out): {zoo_rate:,.0f} samples/s")
     print(f"  keras model.fit on NumPy arrays:            {keras_rate:,.0f} samples/s")
     print(f"recommend_for_all_users(10), 943 x 1682 pairs: {rec_rate:,.0f} pairs/s")

@@ -4,10 +4,12 @@
 Two branches over user and item embeddings: GMF (the element-wise product of
 two embeddings, matrix factorization's score made learnable) and an MLP over
 the concatenated embeddings; their outputs are concatenated into the last
-layer. One sigmoid unit (`class_num=1`) is implicit feedback (train with
-binary cross-entropy on interactions and sampled negatives); `class_num>1`
-is a softmax over rating classes (explicit feedback: MovieLens' ratings 1-5
-as classes 0-4).
+layer. Either branch can be left out, and `NeuralCF.from_branches` joins a
+trained GMF-only and a trained MLP-only model into one with both (He et
+al.'s pre-training). One sigmoid unit (`class_num=1`) is implicit feedback
+(train with binary cross-entropy on interactions and sampled negatives);
+`class_num>1` is a softmax over rating classes (explicit feedback:
+MovieLens' ratings 1-5 as classes 0-4).
 
 Example:
     >>> from zooapi.models import NeuralCF
@@ -72,6 +74,9 @@ class NeuralCF(Recommender, Model):
             embeddings did as well (see the README's recommendation notes).
         user_col: the user id column (and the first input's name).
         item_col: the item id column (and the second input's name).
+        include_mlp: add the MLP branch. `include_mlp=False` is He et al.'s
+            GMF alone and `include_mf=False` their MLP alone: the two
+            models to pre-train before `NeuralCF.from_branches` joins them.
 
     Returns:
         An uncompiled `zooapi.keras.Model`; `fit`, `evaluate` and `predict`
@@ -86,17 +91,21 @@ class NeuralCF(Recommender, Model):
     def __init__(self, user_count: int, item_count: int, class_num: int = 1, user_embed: int = 20,
                  item_embed: int = 20, hidden_layers: Sequence[int] = (40, 20, 10), include_mf: bool = True,
                  mf_embed: int = 20, embed_l2: float = 0.0, user_col: str = "user", item_col: str = "item",
-                 **kwargs):
+                 include_mlp: bool = True, **kwargs):
         self._config = {"user_count": user_count, "item_count": item_count, "class_num": class_num,
                         "user_embed": user_embed, "item_embed": item_embed, "hidden_layers": list(hidden_layers),
                         "include_mf": include_mf, "mf_embed": mf_embed, "embed_l2": embed_l2, "user_col": user_col,
-                        "item_col": item_col}
+                        "item_col": item_col, "include_mlp": include_mlp}
         self.user_count = check_int("user_count", user_count)
         self.item_count = check_int("item_count", item_count)
         self.class_num = check_int("class_num", class_num)
         for name, value in (("user_embed", user_embed), ("item_embed", item_embed), ("mf_embed", mf_embed)):
             check_int(name, value)
         hidden = _check_layers("hidden_layers", hidden_layers)
+        if not (include_mf or include_mlp):
+            raise ValueError("Received include_mf=False and include_mlp=False, expected at least one branch "
+                             "(GMF, MLP or both).")
+        self.include_mf, self.include_mlp = bool(include_mf), bool(include_mlp)
         l2 = check_number("embed_l2", embed_l2, positive=False)
         regularizer = keras.regularizers.L2(l2) if l2 else None
         if not (isinstance(user_col, str) and isinstance(item_col, str) and user_col != item_col):
@@ -112,20 +121,98 @@ class NeuralCF(Recommender, Model):
             return L.Flatten(name=f"{name}_flat")(L.Embedding(rows, size, embeddings_regularizer=regularizer,
                                                               name=name)(ids))
 
-        x = L.Concatenate(name="mlp_concat")([embedded(user, self.user_count + 1, user_embed, "mlp_user_embed"),
-                                              embedded(item, self.item_count + 1, item_embed, "mlp_item_embed")])
-        for i, units in enumerate(hidden):
-            x = L.Dense(units, activation="relu", name=f"mlp_dense_{i}")(x)
+        # The MLP's layers are made first, as before the GMF-only option, so a
+        # seed gives the same initial weights as it did.
+        branches = []
+        if include_mlp:
+            x = L.Concatenate(name="mlp_concat")([embedded(user, self.user_count + 1, user_embed, "mlp_user_embed"),
+                                                  embedded(item, self.item_count + 1, item_embed, "mlp_item_embed")])
+            for i, units in enumerate(hidden):
+                x = L.Dense(units, activation="relu", name=f"mlp_dense_{i}")(x)
+            branches.append(x)
         if include_mf:
-            mf = L.Multiply(name="mf_product")([embedded(user, self.user_count + 1, mf_embed, "mf_user_embed"),
-                                               embedded(item, self.item_count + 1, mf_embed, "mf_item_embed")])
-            x = L.Concatenate(name="ncf_concat")([mf, x])
+            branches.insert(0, L.Multiply(name="mf_product")([
+                embedded(user, self.user_count + 1, mf_embed, "mf_user_embed"),
+                embedded(item, self.item_count + 1, mf_embed, "mf_item_embed")]))
+        x = branches[0] if len(branches) == 1 else L.Concatenate(name="ncf_concat")(branches)
         if self.class_num == 1:
             out = L.Dense(1, activation="sigmoid", name="score")(x)
         else:
             out = L.Dense(self.class_num, activation="softmax", name="rating_class")(x)
         kwargs.setdefault("name", "neural_cf")
         super().__init__([user, item], out, **kwargs)
+
+    @classmethod
+    def from_branches(cls, gmf: "NeuralCF", mlp: "NeuralCF", alpha: float = 0.5, embed_l2: float = 0.0,
+                      name: str | None = None) -> "NeuralCF":
+        """NeuMF from a trained GMF-only and a trained MLP-only `NeuralCF`, as
+        He et al.'s pre-training (2017, section 3.4.1).
+
+        The new model has both branches. Its embeddings and hidden layers are
+        copies of the branches' own, and its output layer concatenates
+        theirs, weighted: kernel `[alpha * w_gmf; (1 - alpha) * w_mlp]`, bias
+        `alpha * b_gmf + (1 - alpha) * b_mlp`. Before any further training
+        its pre-activation output (the logit) is therefore exactly
+        `alpha * logit_gmf + (1 - alpha) * logit_mlp`. Fine-tune it as a
+        whole afterwards: He et al. use plain SGD there, because Adam's
+        moments from the branches' training are not carried over.
+
+        Args:
+            gmf: a `NeuralCF` with `include_mf=True, include_mlp=False`.
+            mlp: a `NeuralCF` with `include_mf=False` (and the MLP branch).
+            alpha: the GMF branch's share of the output layer, in [0, 1].
+            embed_l2: the new model's `embed_l2`.
+            name: the new model's name (default "neural_cf").
+
+        Returns:
+            An uncompiled `NeuralCF` with both branches, `gmf`'s `mf_embed`
+            and `mlp`'s `user_embed`, `item_embed` and `hidden_layers`.
+
+        Raises:
+            TypeError: `gmf` or `mlp` is not a `NeuralCF`.
+            ValueError: a model has the wrong branches, the two differ in
+                `user_count`, `item_count`, `class_num` or their id columns,
+                or `alpha` is outside [0, 1].
+
+        Example:
+            >>> gmf = NeuralCF(943, 1682, include_mlp=False, mf_embed=16)
+            >>> mlp = NeuralCF(943, 1682, include_mf=False, user_embed=16, item_embed=16, hidden_layers=(32, 16, 8))
+            >>> # ... compile and fit each (Adam), then:
+            >>> neumf = NeuralCF.from_branches(gmf, mlp, alpha=0.5)
+            >>> neumf.compile(keras.optimizers.SGD(1e-3), "binary_crossentropy")
+        """
+        import numpy as np
+
+        for arg, model, branches in (("gmf", gmf, (True, False)), ("mlp", mlp, (False, True))):
+            if not isinstance(model, NeuralCF):
+                raise TypeError(f"Received an invalid value for `{arg}`, expected a NeuralCF. "
+                                f"Received: {arg} of type {type(model).__name__}")
+            if (model.include_mf, model.include_mlp) != branches:
+                raise ValueError(f"Received an invalid `{arg}`, expected a NeuralCF with include_mf={branches[0]} "
+                                 f"and include_mlp={branches[1]}. Received: include_mf={model.include_mf}, "
+                                 f"include_mlp={model.include_mlp}")
+        for key in ("user_count", "item_count", "class_num", "user_col", "item_col"):
+            if gmf._config[key] != mlp._config[key]:
+                raise ValueError(f"Received `gmf` and `mlp` with different `{key}`, expected the same. "
+                                 f"Received: gmf {key}={gmf._config[key]!r}, mlp {key}={mlp._config[key]!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"Received an invalid value for `alpha`, expected a number in [0, 1]. "
+                             f"Received: alpha={alpha!r}")
+        config = mlp._config
+        model = cls(config["user_count"], config["item_count"], class_num=config["class_num"],
+                    user_embed=config["user_embed"], item_embed=config["item_embed"],
+                    hidden_layers=config["hidden_layers"], include_mf=True, mf_embed=gmf._config["mf_embed"],
+                    embed_l2=embed_l2, user_col=config["user_col"], item_col=config["item_col"],
+                    **({"name": name} if name else {}))
+        output = "score" if model.class_num == 1 else "rating_class"
+        for layer in model.layers:
+            if layer.weights and layer.name != output:
+                source = gmf if layer.name.startswith("mf_") else mlp
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+        (gmf_kernel, gmf_bias), (mlp_kernel, mlp_bias) = (m.get_layer(output).get_weights() for m in (gmf, mlp))
+        model.get_layer(output).set_weights([np.concatenate([alpha * gmf_kernel, (1 - alpha) * mlp_kernel]),
+                                             alpha * gmf_bias + (1 - alpha) * mlp_bias])
+        return model
 
     def get_config(self) -> dict:
         """The constructor's arguments (for `save` / `load_model`)."""

@@ -244,3 +244,83 @@ def test_embed_l2_must_be_a_non_negative_number():
 
     with pytest.raises(ValueError, match=r"expected a number >= 0. Received: embed_l2=-0.1"):
         NeuralCF(10, 10, embed_l2=-0.1)
+
+
+# -- NeuMF from pre-trained branches (He et al.'s pre-training) -----------
+
+
+def _trained_branch(include_mf: bool, seed: int, **shape):
+    """A one-branch NCF after two epochs on the planted data (Keras in this
+    process), so that its weights are far from their initial values."""
+    import keras
+
+    from zooapi.models import NeuralCF
+
+    train, _, _ = planted_groups()
+    rng = np.random.default_rng(seed)
+    users = np.array([u for u, _ in train] * 2)
+    items = np.concatenate([[i for _, i in train], rng.integers(1, ITEMS + 1, len(train))])
+    labels = np.concatenate([np.ones(len(train)), np.zeros(len(train))]).astype("float32")
+    keras.utils.set_random_seed(seed)
+    model = NeuralCF(USERS, ITEMS, include_mf=include_mf, include_mlp=not include_mf, **shape)
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    model.fit([users.reshape(-1, 1), items.reshape(-1, 1)], labels, epochs=2, batch_size=64, verbose=0)
+    return model
+
+
+def test_from_branches_starts_from_the_alpha_weighted_logits_of_its_branches():
+    import keras
+
+    from zooapi.models import NeuralCF
+
+    gmf = _trained_branch(True, seed=1, mf_embed=6)
+    mlp = _trained_branch(False, seed=2, user_embed=5, item_embed=7, hidden_layers=(12, 4))
+    assert [w.path for w in gmf.weights if "mlp" in w.path] == [] and not any("mf_" in w.path for w in mlp.weights)
+    users, items = np.meshgrid(np.arange(USERS + 1), np.arange(ITEMS + 1), indexing="ij")
+    x = [users.reshape(-1, 1), items.reshape(-1, 1)]
+
+    def logits(model):
+        # The score layer's input through its own kernel and bias: exact
+        # where the sigmoid's output is saturated.
+        score = model.get_layer("score")
+        features = keras.Model(model.inputs, score.input).predict(x, batch_size=4096, verbose=0)
+        kernel, bias = score.get_weights()
+        return (features.astype("float64") @ kernel.astype("float64") + bias).reshape(-1)
+
+    for alpha in (0.5, 0.2):
+        neumf = NeuralCF.from_branches(gmf, mlp, alpha=alpha)
+        assert (neumf.include_mf, neumf.include_mlp) == (True, True)
+        assert neumf.get_config()["mf_embed"] == 6 and neumf.get_config()["hidden_layers"] == [12, 4]
+        for name in ("mf_user_embed", "mf_item_embed"):
+            np.testing.assert_array_equal(neumf.get_layer(name).get_weights()[0], gmf.get_layer(name).get_weights()[0])
+        for name in ("mlp_user_embed", "mlp_item_embed", "mlp_dense_0", "mlp_dense_1"):
+            for got, want in zip(neumf.get_layer(name).get_weights(), mlp.get_layer(name).get_weights()):
+                np.testing.assert_array_equal(got, want)
+        # The branches disagree (seen: 0.02-0.09 on average), so a wrong
+        # weighting (0.5 for 0.2) would be off by ~0.3x that, far above atol.
+        assert np.abs(logits(gmf) - logits(mlp)).mean() > 0.01
+        np.testing.assert_allclose(logits(neumf), alpha * logits(gmf) + (1 - alpha) * logits(mlp), atol=1e-4)
+    # It trains as any NeuralCF.
+    neumf.compile(keras.optimizers.SGD(0.01), "binary_crossentropy")
+    neumf.fit(x, np.zeros(len(x[0]), "float32"), epochs=1, batch_size=4096, verbose=0)
+
+
+def test_from_branches_refuses_mismatched_branches():
+    from zooapi.models import NeuralCF
+
+    gmf = NeuralCF(10, 20, include_mlp=False, mf_embed=4)
+    mlp = NeuralCF(10, 20, include_mf=False, user_embed=4, item_embed=4, hidden_layers=(8,))
+    with pytest.raises(ValueError, match=r"Received `gmf` and `mlp` with different `item_count`, expected the same. "
+                                         r"Received: gmf item_count=20, mlp item_count=30"):
+        NeuralCF.from_branches(gmf, NeuralCF(10, 30, include_mf=False, hidden_layers=(8,)))
+    with pytest.raises(ValueError, match=r"Received an invalid `gmf`, expected a NeuralCF with include_mf=True and "
+                                         r"include_mlp=False. Received: include_mf=True, include_mlp=True"):
+        NeuralCF.from_branches(NeuralCF(10, 20), mlp)
+    with pytest.raises(ValueError, match=r"Received an invalid `mlp`, expected a NeuralCF with include_mf=False"):
+        NeuralCF.from_branches(gmf, gmf)
+    with pytest.raises(TypeError, match=r"expected a NeuralCF. Received: mlp of type str"):
+        NeuralCF.from_branches(gmf, "mlp")
+    with pytest.raises(ValueError, match=r"expected a number in \[0, 1\]. Received: alpha=1.5"):
+        NeuralCF.from_branches(gmf, mlp, alpha=1.5)
+    with pytest.raises(ValueError, match=r"Received include_mf=False and include_mlp=False, expected at least one"):
+        NeuralCF(10, 20, include_mf=False, include_mlp=False)
