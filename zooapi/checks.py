@@ -41,6 +41,19 @@ def check_number(name: str, value: Any, positive: bool = True) -> float:
     return float(value)
 
 
+def check_fraction(name: str, value: Any, include_one: bool = True) -> float:
+    """`value` as a `float` if it is a real number (not a bool) in [0, 1]
+    (in [0, 1) when not `include_one`); else a `ValueError` in Keras' form,
+    "Received an invalid value for `name`, expected a number in [0, 1].
+    Received: name=value"."""
+    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    if not is_number or not (0 <= value <= 1 if include_one else 0 <= value < 1):
+        interval = "[0, 1]" if include_one else "[0, 1)"
+        raise ValueError(f"Received an invalid value for `{name}`, expected a number in {interval}. "
+                         f"Received: {name}={value!r}")
+    return float(value)
+
+
 def check_compiled(model: Any) -> None:
     """A `ValueError` unless the Keras `model` is compiled (has an optimizer)."""
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zooapi.checks import check_compiled, check_int, check_number
+from zooapi.checks import check_compiled, check_fraction, check_int, check_number
 
 
 def test_check_int_returns_python_ints_and_allowed_values():
@@ -37,6 +37,18 @@ def test_check_number_returns_floats_and_refuses_in_keras_form():
     with pytest.raises(ValueError, match=r"^Received an invalid value for `embed_l2`, expected a number >= 0\. "
                                          r"Received: embed_l2=-0\.1$"):
         check_number("embed_l2", -0.1, positive=False)
+
+
+def test_check_fraction_takes_closed_or_half_open_unit_intervals():
+    assert check_fraction("alpha", 1) == 1.0 and type(check_fraction("alpha", 1)) is float
+    assert check_fraction("dropout", np.float32(0.5), include_one=False) == 0.5
+    for value in (-0.1, 1.5, True, "0.5", None, float("nan")):
+        with pytest.raises(ValueError, match=r"^Received an invalid value for `alpha`, expected a number in "
+                                             r"\[0, 1\]\. Received: alpha="):
+            check_fraction("alpha", value)
+    with pytest.raises(ValueError, match=r"^Received an invalid value for `dropout`, expected a number in "
+                                         r"\[0, 1\)\. Received: dropout=1$"):
+        check_fraction("dropout", 1, include_one=False)
 
 
 def test_check_compiled_refuses_a_model_without_optimizer():

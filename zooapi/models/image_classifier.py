@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from zooapi.checks import check_fraction, check_int
 from zooapi.models import backbones as B
 from zooapi.models.image_stages import DEFAULT_IMAGE_BATCH, ImageClassifierModel, ImageFeaturizer
 from zooapi.models.images import check_image_column, image_input
@@ -40,13 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["ImageClassifier"]
 
 logger = logging.getLogger(__name__)
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a number in [0, 1). "
-                         f"Received: {name}={value!r}")
-    return float(value)
 
 
 class ImageClassifier:
@@ -202,8 +196,6 @@ class ImageClassifier:
         Example:
             >>> Pipeline(stages=[clf.featurizer(), LogisticRegression()])  # doctest: +SKIP
         """
-        from zooapi.checks import check_int
-
         return ImageFeaturizer(self.model, featuresCol=input_col, predictionCol=output_col,
                                batchSize=check_int("batch_size", batch_size))
 
@@ -265,14 +257,13 @@ class ImageClassifier:
         """`classifier` before `compile`."""
         import keras
 
-        from zooapi.checks import check_int
         from zooapi.keras import graph
 
         num_classes = check_int("num_classes", num_classes)
         if not multi_label and num_classes < 2:
             raise ValueError(f"Received num_classes={num_classes} for a single-label (softmax) classifier; "
                              "expected at least 2 (or multi_label=True for one sigmoid output).")
-        dropout = _check_fraction("dropout", dropout)
+        dropout = check_fraction("dropout", dropout, include_one=False)
         features = keras.models.clone_model(self.model)
         features.set_weights(self.model.get_weights())
         x = features.outputs[0]
@@ -336,8 +327,6 @@ class ImageClassifier:
             ...                        freeze_up_to=clf.backbone.name, epochs=3)  # doctest: +SKIP
             >>> per_class_auc(fitted.transform(test), fitted.getClassNames(), label_col="labels")  # doctest: +SKIP
         """
-
-        from zooapi.checks import check_int
 
         frames = [df] if validation_df is None else [df, validation_df]
         kinds = [check_image_column(frame, input_col, "input_col", encoded=True) for frame in frames]

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import keras
 
-from zooapi.checks import check_int, check_number
+from zooapi.checks import check_fraction, check_int, check_number
 from zooapi.keras.models import Model
 from zooapi.models.recommender import Recommender
 
@@ -197,9 +197,7 @@ class NeuralCF(Recommender, Model):
             if gmf._config[key] != mlp._config[key]:
                 raise ValueError(f"Received `gmf` and `mlp` with different `{key}`, expected the same. "
                                  f"Received: gmf {key}={gmf._config[key]!r}, mlp {key}={mlp._config[key]!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"Received an invalid value for `alpha`, expected a number in [0, 1]. "
-                             f"Received: alpha={alpha!r}")
+        alpha = check_fraction("alpha", alpha)
         config = mlp._config
         model = cls(config["user_count"], config["item_count"], class_num=config["class_num"],
                     user_embed=config["user_embed"], item_embed=config["item_embed"],

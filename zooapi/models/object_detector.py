@@ -22,11 +22,11 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from zooapi.checks import check_int, check_number
+from zooapi.checks import check_fraction, check_int, check_number
 from zooapi.models.boxes import check_boxes_column
 from zooapi.models.detector_tasks import IMAGES_COL, RAW_COL, TARGETS_COL, anchor_targets, detections, matches
 
@@ -37,13 +37,6 @@ __all__ = ["ObjectDetector"]
 
 logger = logging.getLogger(__name__)
 
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a number in [0, 1]. "
-                         f"Received: {name}={value!r}")
-    return float(value)
 
 
 class ObjectDetector:
@@ -236,7 +229,7 @@ class ObjectDetector:
         from zooapi.models.boxes import detection_type
 
         self._check(df, image_col)
-        threshold = _check_fraction("score_threshold", score_threshold)
+        threshold = check_fraction("score_threshold", score_threshold)
         most = check_int("max_detections", max_detections)
         if output_col in df.columns:
             raise ValueError(f"Column '{output_col}' already exists in the DataFrame; choose another `output_col`.")
