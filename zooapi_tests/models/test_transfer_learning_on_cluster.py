@@ -95,5 +95,8 @@ def test_an_unfrozen_backbone_with_batch_normalization_fine_tunes_on_two_executo
     assert not np.allclose(before[1], trained.get_layer("bn3").moving_variance.numpy())
     held_out = accuracy(fitted.transform(test))
     assert held_out == pytest.approx(fitted.history.history["val_accuracy"][-1], abs=1e-6)
-    # Chance is 0.2; the frozen-backbone fine-tune above reaches 0.87-0.95.
-    assert held_out >= 0.85, held_out
+    # Chance is 0.2. Six runs (four other splits and seeds, this one twice):
+    # 0.969-0.995 after 6 epochs, and >= 0.939 from the fourth epoch on. At
+    # learning_rate=0.003 the unfrozen batch norms swung between epochs (0.76-0.98
+    # from one epoch to the next) and a CI run ended on a dip, 0.836.
+    assert held_out >= 0.9, held_out
