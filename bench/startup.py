@@ -12,6 +12,10 @@ split), batch 32, on Spark `local[2]`, and reports in one run:
   and the spill until the workers have counted their rows, the trainer's
   start-up until the chief reports (with the trainer's own phases), the
   epochs, and the way back;
+- what balancing costs: warm 2-worker 1-epoch fits of the same rows in 2
+  partitions, one of them empty or holding 10% of the rows, which the first
+  job counts and the engine deals again before training (the extra seconds
+  over the balanced 2-worker fit, and the counting job's own phase);
 - `engine.evaluate` and `engine.predict` (written to Spark's no-op sink),
   first and second call.
 
@@ -34,6 +38,7 @@ from lib import spark_session  # noqa: E402
 
 BATCH = 32
 MARKS = (  # (phase ending at the first record that contains the text, text)
+    ("counting job", "Partitions hold"),  # only when the partitions are unequal
     ("plan, job start, spill", "Workers hold"),
     ("trainer up", "Training on "),
     ("epochs", "Throughput is"),
@@ -89,6 +94,21 @@ def mlp(seed: int = 0):
     return model
 
 
+def skewed(spark, rows: list, first: int):
+    """`rows` (features, label) in 2 cached partitions that a barrier stage
+    reads as they are: the first `first` rows in partition 0, the rest in 1."""
+    from pyspark.sql import functions as F
+
+    from zooapi.engine.balance import worker_keys
+
+    zero, one = worker_keys(2)  # keys that Spark's hash partitioning sends to partitions 0 and 1
+    indexed = [(i, *row) for i, row in enumerate(rows)]
+    df = spark.createDataFrame(indexed, "id long, features array<float>, label long").repartition(
+        2, F.when(F.col("id") < first, F.lit(zero)).otherwise(F.lit(one))).cache()
+    df.count()
+    return df
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="warm fits of each kind (best kept)")
@@ -120,17 +140,25 @@ def main(argv: list[str] | None = None) -> int:
         model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0)
         print(f"{'model.fit':<24} {epochs:>2} epoch(s) {time.perf_counter() - begin:6.2f} s")
 
-    def fit(epochs: int, workers: int):
-        return timed(lambda: engine.fit(mlp(), df, "features", "label", batch_size=BATCH, epochs=epochs,
+    def fit(epochs: int, workers: int, data=df):
+        return timed(lambda: engine.fit(mlp(), data, "features", "label", batch_size=BATCH, epochs=epochs,
                                         num_workers=workers, verbose=0, seed=0))
 
     seconds, timeline, _ = fit(1, 1)
     print(f"{'engine.fit first':<24}  1 epoch(s) {seconds:6.2f} s: {timeline.phases(seconds)}")
+    balanced = {}
     for epochs in (1, 15):
         for workers in (1, 2):
-            best = min((fit(epochs, workers) for _ in range(args.repeat)), key=lambda r: r[0])
+            best = balanced[epochs, workers] = min((fit(epochs, workers) for _ in range(args.repeat)),
+                                                   key=lambda r: r[0])
             label = f"engine.fit {workers} worker{'s' if workers > 1 else ''}"
             print(f"{label:<24} {epochs:>2} epoch(s) {best[0]:6.2f} s: {best[1].phases(best[0])}")
+    for label, first in (("engine.fit 1 of 2 empty", len(rows)), ("engine.fit 90/10 split", len(rows) * 9 // 10)):
+        data = skewed(spark, rows, first)
+        best = min((fit(1, 2, data) for _ in range(args.repeat)), key=lambda r: r[0])
+        extra = best[0] - balanced[1, 2][0]
+        print(f"{label:<24}  1 epoch(s) {best[0]:6.2f} s (balancing {extra:+.2f} s): {best[1].phases(best[0])}")
+        data.unpersist()
 
     model = mlp()
     for name, call in (

@@ -256,7 +256,7 @@ def fit(
     start_blob, job = _start_point(job, blob, checkpoint_path, initial_epoch)[:2] if resume else (blob, job)
     for attempt in range(retries + 1):
         try:
-            rows, data = _run_balanced(spark, data, job, start_blob, progress)
+            rows = _run_balanced(spark, data, job, start_blob, progress)
             break
         except (ValueError, TypeError, KeyboardInterrupt):
             raise
@@ -319,40 +319,44 @@ def _start_point(job: TrainJob, blob, checkpoint_path: str | None,
 
 
 def _run_balanced(spark, data, job: TrainJob, blob, progress: Progress):
-    """Trains on `data`; when its partitions hold unequal rows (the job's
-    first answer, before any training), deals the rows evenly by the counts
-    the workers reported and trains on that. Returns the chief's rows and
-    the DataFrame trained on (retries reuse it)."""
-    rows = _run_training(spark, data, replace(job, check_balance=True), blob, progress)
-    if not rows:  # no task ran: the data has no partitions (an empty DataFrame can, over Spark Connect)
-        check_rows(job, [])
-    if len(rows) == 1 and rows[0]["worker"] == UNBALANCED_WORKER:
-        found = json.loads(rows[0]["chunk"])
-        counts = PartitionRows(train=dict(enumerate(found["rows"])), validation=dict(enumerate(found["val_rows"])))
-        logger.info("Partitions hold %s training rows: dealing them evenly to the %d workers", found["rows"],
-                    job.num_workers)
-        data = rebalance(data, counts, job.num_workers)
-        rows = _run_training(spark, data, job, blob, progress)
-    return rows, data
+    """One attempt: trains on `data`; when its partitions hold unequal rows
+    (the job's first answer, before any training), deals the rows evenly by
+    the counts the workers reported and trains on that. The model is
+    shipped once for both jobs (the first one's tasks do not read it when
+    they only count). A retry calls this again, with the model to resume
+    from, and the rows are counted again. Returns the chief's rows."""
+    shipped = ship_model(spark, blob)
+    try:
+        job = replace(job, model=shipped)
+        rows = _run_training(spark, data, replace(job, check_balance=True), progress)
+        if not rows:  # no task ran: the data has no partitions (an empty DataFrame can, over Spark Connect)
+            check_rows(job, [])
+        if len(rows) == 1 and rows[0]["worker"] == UNBALANCED_WORKER:
+            found = json.loads(rows[0]["chunk"])
+            counts = PartitionRows(train=dict(enumerate(found["rows"])),
+                                   validation=dict(enumerate(found["val_rows"])))
+            logger.info("Partitions hold %s training rows: dealing them evenly to the %d workers", found["rows"],
+                        job.num_workers)
+            rows = _run_training(spark, rebalance(data, counts, job.num_workers), job, progress)
+        return rows
+    finally:
+        shipped.destroy(blocking=False)
 
 
-def _run_training(spark, data, job: TrainJob, blob, progress: Progress):
-    """One attempt: one barrier job over `data`; returns the chief's rows."""
+def _run_training(spark, data, job: TrainJob, progress: Progress):
+    """One barrier job over `data` with `job` (its model shipped); returns
+    the chief's rows."""
     def on_event(event) -> None:
         if event.message.get("type") == WORKER_ROWS:
             _log_worker_rows(event.message)
         else:
             progress(event)
 
-    broadcast = ship_model(spark, blob)
-    try:
-        with JobServer(*listen_address(spark), workers=job.num_workers) as server:
-            shipped = replace(job, driver=server.address, model=broadcast)
-            result = data.mapInArrow(
-                lambda batches: train_partition(shipped, batches), "worker int, chunk binary", barrier=True)
-            return run_barrier_job(spark, server, result.collect, on_event)
-    finally:
-        broadcast.destroy(blocking=False)
+    with JobServer(*listen_address(spark), workers=job.num_workers) as server:
+        located = replace(job, driver=server.address)
+        result = data.mapInArrow(
+            lambda batches: train_partition(located, batches), "worker int, chunk binary", barrier=True)
+        return run_barrier_job(spark, server, result.collect, on_event)
 
 
 def _replay_offline(recorded: bytes, progress: Progress) -> None:
