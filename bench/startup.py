@@ -17,7 +17,11 @@ split), batch 32, on Spark `local[2]`, and reports in one run:
   job counts and the engine deals again before training (the extra seconds
   over the balanced 2-worker fit, and the counting job's own phase);
 - `engine.evaluate` and `engine.predict` (written to Spark's no-op sink),
-  first and second call.
+  first and second call, on the held-out rows in 2 partitions (two tasks at
+  once) and in 1;
+- the first fit of a second, new session with 2 workers (the cold
+  multi-worker fit: a new Spark context, its executor's daemon and zygote
+  start again).
 
 Run: `python bench/startup.py` (`--repeat N` warm fits of each kind, best
 kept; `--no-warm-up`).
@@ -121,14 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     digits = load_digits()
     x, x_test, y, y_test = train_test_split((digits.data / 16).astype(np.float32), digits.target,
                                             test_size=0.2, random_state=0)
-    started = time.perf_counter()
-    spark = spark_session("bench-startup", warm_up=not args.no_warm_up)
-    session_seconds = time.perf_counter() - started
     rows = [(r.tolist(), int(label)) for r, label in zip(x, y)]
-    df = spark.createDataFrame(rows, "features array<float>, label long").cache()
-    test = spark.createDataFrame([(r.tolist(), int(label)) for r, label in zip(x_test, y_test)],
-                                 "features array<float>, label long").cache()
-    df.count(), test.count()
+    test_rows = [(r.tolist(), int(label)) for r, label in zip(x_test, y_test)]
+    spark, session_seconds, df, test = session(rows, test_rows, warm_up=not args.no_warm_up)
     print(f"startup: digits {len(x)} training rows, 64-64-10 MLP, batch {BATCH}, Spark "
           f"{spark.sparkContext.master} (session start {session_seconds:.1f} s)")
 
@@ -161,15 +160,36 @@ def main(argv: list[str] | None = None) -> int:
         data.unpersist()
 
     model = mlp()
-    for name, call in (
-            ("engine.evaluate", lambda: engine.evaluate(model, test, "features", "label")),
-            ("engine.predict", lambda: engine.predict(model, test, "features").write.format("noop")
-             .mode("overwrite").save())):
-        first = timed(call)[0]
-        second = timed(call)[0]
-        print(f"{name:<24} first {first:6.2f} s, second {second:6.2f} s")
+    one_partition = test.coalesce(1).cache()
+    one_partition.count()
+    for name, data in (("", test), (", 1 partition", one_partition)):
+        for kind, call in (
+                ("engine.evaluate", lambda: engine.evaluate(model, data, "features", "label")),
+                ("engine.predict", lambda: engine.predict(model, data, "features").write.format("noop")
+                 .mode("overwrite").save())):
+            first = timed(call)[0]
+            second = timed(call)[0]
+            print(f"{kind + name:<24} first {first:6.2f} s, second {second:6.2f} s")
+    spark.stop()
+
+    spark, session_seconds, df, test = session(rows, test_rows, warm_up=not args.no_warm_up)
+    seconds, timeline, _ = fit(1, 2, df)
+    print(f"{'engine.fit first, 2 w.':<24}  1 epoch(s) {seconds:6.2f} s: {timeline.phases(seconds)} "
+          f"(a new session, started in {session_seconds:.1f} s)")
     spark.stop()
     return 0
+
+
+def session(rows: list, test_rows: list, warm_up: bool):
+    """A new `local[2]` session with the training and held-out rows cached:
+    (session, seconds to start it, training rows, held-out rows)."""
+    started = time.perf_counter()
+    spark = spark_session("bench-startup", warm_up=warm_up)
+    seconds = time.perf_counter() - started
+    df = spark.createDataFrame(rows, "features array<float>, label long").cache()
+    test = spark.createDataFrame(test_rows, "features array<float>, label long").cache()
+    df.count(), test.count()
+    return spark, seconds, df, test
 
 
 if __name__ == "__main__":
