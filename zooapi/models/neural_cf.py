@@ -35,6 +35,19 @@ __all__ = ["NeuralCF"]
 logger = logging.getLogger(__name__)
 
 
+def _check_first_id(name: str, value: int | None, count: int) -> int | None:
+    value = check_int(name, value, minimum=0, allow=(None,))
+    if value is not None and value > count:
+        raise ValueError(f"Received an invalid value for `{name}`, expected None or an integer in [0, {count}]. "
+                         f"Received: {name}={value}")
+    return value
+
+
+def _smallest(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
 def _check_layers(name: str, value: Sequence[int]) -> tuple[int, ...]:
     if isinstance(value, (int, str)) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                 for v in value):
@@ -51,7 +64,11 @@ class NeuralCF(Recommender, Model):
     ("user", "item"). Ids may be 0-based or 1-based (Analytics Zoo's were
     1-based): the embeddings have `user_count + 1` and `item_count + 1` rows
     and any id in `[0, user_count]` / `[0, item_count]` is accepted; others
-    are refused with a `ValueError` naming the column and the value.
+    are refused with a `ValueError` naming the column and the value. A `fit`
+    on a DataFrame records the smallest ids it sees (`first_user_id`,
+    `first_item_id`; saved with the model), where the default candidates of
+    `recommend_for_all_users` / `_items` start: after training on 1-based
+    ids, the untrained row 0 is never ranked.
 
     Args:
         user_count: the largest user id (a positive integer).
@@ -77,6 +94,11 @@ class NeuralCF(Recommender, Model):
         include_mlp: add the MLP branch. `include_mlp=False` is He et al.'s
             GMF alone and `include_mf=False` their MLP alone: the two
             models to pre-train before `NeuralCF.from_branches` joins them.
+        first_user_id: the smallest user id, where the default candidate
+            users of `recommend_for_all_*` start. None (default): the
+            smallest user id that a `fit` on a DataFrame has seen, 0 before
+            any such fit; a fit that sees a smaller id lowers a set value.
+        first_item_id: the same for items.
 
     Returns:
         An uncompiled `zooapi.keras.Model`; `fit`, `evaluate` and `predict`
@@ -91,7 +113,8 @@ class NeuralCF(Recommender, Model):
     def __init__(self, user_count: int, item_count: int, class_num: int = 1, user_embed: int = 20,
                  item_embed: int = 20, hidden_layers: Sequence[int] = (40, 20, 10), include_mf: bool = True,
                  mf_embed: int = 20, embed_l2: float = 0.0, user_col: str = "user", item_col: str = "item",
-                 include_mlp: bool = True, **kwargs):
+                 include_mlp: bool = True, first_user_id: int | None = None, first_item_id: int | None = None,
+                 **kwargs):
         self._config = {"user_count": user_count, "item_count": item_count, "class_num": class_num,
                         "user_embed": user_embed, "item_embed": item_embed, "hidden_layers": list(hidden_layers),
                         "include_mf": include_mf, "mf_embed": mf_embed, "embed_l2": embed_l2, "user_col": user_col,
@@ -99,6 +122,8 @@ class NeuralCF(Recommender, Model):
         self.user_count = check_int("user_count", user_count)
         self.item_count = check_int("item_count", item_count)
         self.class_num = check_int("class_num", class_num)
+        self.first_user_id = _check_first_id("first_user_id", first_user_id, self.user_count)
+        self.first_item_id = _check_first_id("first_item_id", first_item_id, self.item_count)
         for name, value in (("user_embed", user_embed), ("item_embed", item_embed), ("mf_embed", mf_embed)):
             check_int(name, value)
         hidden = _check_layers("hidden_layers", hidden_layers)
@@ -167,8 +192,9 @@ class NeuralCF(Recommender, Model):
             name: the new model's name (default "neural_cf").
 
         Returns:
-            An uncompiled `NeuralCF` with both branches, `gmf`'s `mf_embed`
-            and `mlp`'s `user_embed`, `item_embed` and `hidden_layers`.
+            An uncompiled `NeuralCF` with both branches, `gmf`'s `mf_embed`,
+            `mlp`'s `user_embed`, `item_embed` and `hidden_layers`, and the
+            smaller of the two branches' `first_user_id` / `first_item_id`.
 
         Raises:
             TypeError: `gmf` or `mlp` is not a `NeuralCF`.
@@ -203,6 +229,8 @@ class NeuralCF(Recommender, Model):
                     user_embed=config["user_embed"], item_embed=config["item_embed"],
                     hidden_layers=config["hidden_layers"], include_mf=True, mf_embed=gmf._config["mf_embed"],
                     embed_l2=embed_l2, user_col=config["user_col"], item_col=config["item_col"],
+                    first_user_id=_smallest(gmf.first_user_id, mlp.first_user_id),
+                    first_item_id=_smallest(gmf.first_item_id, mlp.first_item_id),
                     **({"name": name} if name else {}))
         output = "score" if model.class_num == 1 else "rating_class"
         for layer in model.layers:
@@ -215,5 +243,7 @@ class NeuralCF(Recommender, Model):
         return model
 
     def get_config(self) -> dict:
-        """The constructor's arguments (for `save` / `load_model`)."""
-        return {"name": self.name, **self._config}
+        """The constructor's arguments (for `save` / `load_model`), with the
+        first ids that `fit` recorded."""
+        return {"name": self.name, **self._config, "first_user_id": self.first_user_id,
+                "first_item_id": self.first_item_id}

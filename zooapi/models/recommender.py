@@ -7,7 +7,12 @@ user (item) with a window function; `recommend_for_all_users` /
 `recommend_for_all_items` score the user x item cross product on the
 workers and return Spark ALS's shape, `(user, recommendations:
 array<struct<item, rating>>)`, so code written for
-`ALSModel.recommendForAllUsers` works unchanged.
+`ALSModel.recommendForAllUsers` works unchanged. By default they cross
+the ids from the smallest one `fit` has seen (`first_user_id` /
+`first_item_id`) to `user_count` / `item_count`, so a model trained on
+1-based ids never ranks the untrained id 0 (ALS ranks only the ids it was
+trained on; an id inside the range that no training row held is still
+ranked here: pass `users` / `items` to leave such ids out).
 
 The score that ranks pairs is `rating`: the positive class's probability
 for one sigmoid unit (implicit feedback), the expected class index
@@ -32,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import numbers
 from typing import TYPE_CHECKING, Any, Sequence
 
 from zooapi.checks import check_int
@@ -57,11 +63,18 @@ def check_columns(df: "DataFrame", columns: Sequence[str], what: str = "the mode
                          f"{list(columns)}). Received columns: {df.columns}")
 
 
-def check_ids(df: "DataFrame", ranges: dict[str, tuple[float, float]], integral: Sequence[str] = ()) -> None:
+def check_ids(df: "DataFrame", ranges: dict[str, tuple[float, float]], integral: Sequence[str] = (),
+              whole: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
     """One aggregate over `df`: a `ValueError` naming the column and the value
     when a column of `ranges` holds a null or a value outside its inclusive
-    `[low, high]`; a `TypeError` when a column of `integral` is not an
-    integer column."""
+    `[low, high]`, or when a column of `whole` (a subset of `ranges`, of any
+    numeric type) holds a value that is not a whole number (a class index of
+    2.5); a `TypeError` when a column of `integral` is not an integer column.
+
+    Returns:
+        The `(min, max)` of each column of `ranges` (`(None, None)` when `df`
+        is empty).
+    """
     from pyspark.sql import functions as F
 
     check_columns(df, list(ranges))
@@ -70,10 +83,14 @@ def check_ids(df: "DataFrame", ranges: dict[str, tuple[float, float]], integral:
         if types[name] not in _INTEGER_TYPES:
             raise TypeError(f"Column '{name}' must hold integer ids; received Spark type "
                             f"{df.schema[name].dataType.simpleString()}.")
+    fractional = [name for name in whole if types[name] not in _INTEGER_TYPES]
     aggregates = []
     for name in ranges:
         aggregates += [F.min(name).alias(f"min_{name}"), F.max(name).alias(f"max_{name}"),
                        F.count(F.when(F.col(name).isNull(), 1)).alias(f"nulls_{name}")]
+    for name in fractional:
+        column = F.col(name)
+        aggregates.append(F.min(F.when(column % 1 != 0, column)).alias(f"fraction_{name}"))
     row = df.agg(*aggregates).first()
     for name, (low, high) in ranges.items():
         if row[f"nulls_{name}"]:
@@ -83,23 +100,41 @@ def check_ids(df: "DataFrame", ranges: dict[str, tuple[float, float]], integral:
             if value is not None and not low <= value <= high:
                 raise ValueError(f"Column '{name}' holds the value {value!r}; expected values in "
                                  f"[{low:g}, {high:g}].")
+        if name in fractional and row[f"fraction_{name}"] is not None:
+            raise ValueError(f"Column '{name}' holds the value {row[f'fraction_{name}']!r}; expected whole "
+                             f"numbers in [{low:g}, {high:g}].")
+    return {name: (row[f"min_{name}"], row[f"max_{name}"]) for name in ranges}
 
 
 def _positive(name: str, value: Any) -> int:
     return check_int(name, value, minimum=1)
 
 
-def _as_id_frame(values: "DataFrame | Sequence[int]", column: str, count: int) -> "DataFrame":
+def _id_value(column: str, value: Any, count: int) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"Column '{column}' holds the value {value!r}; expected integer ids in [0, {count}].")
+
+
+def _as_id_frame(values: "DataFrame | Sequence[int] | None", column: str, count: int, first: int) -> "DataFrame":
+    """The candidate ids to cross: one `int` column without duplicates.
+    `values` is a DataFrame with `column` or a list of ids, refused unless
+    they are integer ids in `[0, count]` (a `TypeError` for a non-integer
+    column, as `predict_user_item_pair`); None is every id in `[first, count]`."""
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     if values is None:
-        return SparkSession.active().range(0, count + 1).select(F.col("id").cast("int").alias(column))
+        return SparkSession.active().range(first, count + 1).select(F.col("id").cast("int").alias(column))
     if hasattr(values, "schema"):
         check_columns(values, [column], "recommend_for_all_*")
-        return values.select(F.col(column).cast("int").alias(column)).distinct()
-    ids = [int(v) for v in values]
-    return SparkSession.active().createDataFrame([(v,) for v in ids], f"{column} int")
+        frame = values.select(column)
+        check_ids(frame, {column: (0, count)}, integral=[column])
+        return frame.select(F.col(column).cast("int").alias(column)).distinct()
+    ids = dict.fromkeys(_id_value(column, v, count) for v in values)
+    frame = SparkSession.active().createDataFrame([(v,) for v in ids], f"{column} long")
+    check_ids(frame, {column: (0, count)})
+    return frame.select(F.col(column).cast("int").alias(column))
 
 
 class Recommender:
@@ -110,10 +145,18 @@ class Recommender:
     `class_num` and `feature_cols` (the columns that feed its inputs, in
     input order). Ids are in `[0, user_count]` / `[0, item_count]`, so both
     0-based and 1-based ids work.
+
+    `first_user_id` / `first_item_id` are where the default candidates of
+    `recommend_for_all_users` / `_items` start: the smallest id that a
+    `fit` on a DataFrame has seen (every fit may lower it), or 0 before any
+    such fit. So a model trained on 1-based ids (MovieLens) never ranks the
+    untrained id 0 by default.
     """
 
     user_col: str = "user"
     item_col: str = "item"
+    first_user_id: int | None = None
+    first_item_id: int | None = None
 
     # -- checks -----------------------------------------------------------
 
@@ -121,26 +164,77 @@ class Recommender:
         """The integer columns to check before scoring, with their inclusive ranges."""
         return {self.user_col: (0, self.user_count), self.item_col: (0, self.item_count)}
 
-    def _required_columns(self, ranking: bool = True) -> list[str]:
+    def _check(self, df: "DataFrame") -> None:
+        """Columns present (the user and item columns too), and one aggregate
+        over the id columns' ranges."""
         flat = [c for group in self.feature_cols for c in ([group] if isinstance(group, str) else group)]
-        return list(dict.fromkeys(([self.user_col, self.item_col] if ranking else []) + flat))
-
-    def _check(self, df: "DataFrame", extra: dict[str, tuple[float, float]] | None = None,
-               ranking: bool = True) -> None:
-        """Columns present (the user and item columns too when `ranking`), and
-        one aggregate over the id columns' ranges and `extra`."""
-        check_columns(df, self._required_columns(ranking))
+        check_columns(df, list(dict.fromkeys([self.user_col, self.item_col] + flat)))
         ids = [c for c in (self.user_col, self.item_col) if c in df.columns]
-        check_ids(df, {**self._id_ranges(), **(extra or {})}, integral=ids)
+        check_ids(df, self._id_ranges(), integral=ids)
 
-    def _label_range(self) -> tuple[float, float]:
-        return (0, 1) if self.class_num == 1 else (0, self.class_num - 1)
+    def _bound_columns(self, feature_cols) -> dict[str, str] | None:
+        """Each of the model's own feature columns -> the column of
+        `feature_cols` in its place (the engine binds column groups to the
+        inputs in order); None when the two are not shaped alike."""
+        def groups(cols):
+            return [[g] if isinstance(g, str) else list(g) for g in ([cols] if isinstance(cols, str) else cols)]
+
+        own, given = groups(self.feature_cols), groups(feature_cols)
+        if [len(g) for g in own] != [len(g) for g in given]:
+            return None
+        return {a: b for own_group, given_group in zip(own, given) for a, b in zip(own_group, given_group)}
+
+    def check_training_frame(self, df: "DataFrame", feature_cols=None, label_cols=None) -> None:
+        """Checks a training DataFrame with one aggregate before training
+        starts, and records its smallest ids.
+
+        Refuses null or out-of-range ids and, for a label column, values
+        outside `[0, 1]` (`class_num=1`) or other than the class indices
+        `0..class_num-1`. Then lowers `first_user_id` / `first_item_id` to
+        the smallest ids of `df` (sets them where they are None). `fit` on
+        a DataFrame calls it, and so does `zooapi.nnframes.NNEstimator`
+        before it trains a model that has this method.
+
+        Args:
+            df: the training DataFrame.
+            feature_cols: the columns feeding the model's inputs, in input
+                order (default the model's `feature_cols`); the ids are
+                checked in the columns in the user's and the item's places.
+                A spec shaped otherwise is left to the engine to refuse.
+            label_cols: the label column; None or a list is not checked.
+
+        Raises:
+            ValueError: a column is missing, or holds a null or a bad value
+                (the message names the column and the value).
+            TypeError: an id column is not an integer column.
+
+        Example:
+            >>> ncf.check_training_frame(train, label_cols="label")  # doctest: +SKIP
+            >>> ncf.first_user_id, ncf.first_item_id  # doctest: +SKIP
+            (1, 1)
+        """
+        bound = self._bound_columns(self.feature_cols if feature_cols is None else feature_cols)
+        if bound is None:
+            return
+        check_columns(df, list(dict.fromkeys(bound.values())))
+        ranges = {bound.get(c, c): r for c, r in self._id_ranges().items()}
+        whole = []
+        if isinstance(label_cols, str):
+            ranges[label_cols] = (0, 1) if self.class_num == 1 else (0, self.class_num - 1)
+            whole = [label_cols] if self.class_num > 1 else []
+        ids = [bound.get(c, c) for c in (self.user_col, self.item_col)]
+        seen = check_ids(df, ranges, integral=[c for c in ids if c in df.columns], whole=whole)
+        for attr, column in (("first_user_id", ids[0]), ("first_item_id", ids[1])):
+            smallest, current = seen.get(column, (None,))[0], getattr(self, attr)
+            if smallest is not None:
+                setattr(self, attr, int(smallest) if current is None else min(current, int(smallest)))
 
     def fit(self, x=None, y=None, *args, feature_cols=None, label_cols=None, **kwargs):
         """Keras' `fit`; on a DataFrame, `feature_cols` defaults to the
-        model's `feature_cols`, and one aggregate checks the id and label
-        columns before training starts (ids in range, no nulls; labels in
-        `[0, 1]` for `class_num=1`, class indices `0..class_num-1` else).
+        model's `feature_cols`, and `check_training_frame` checks the id and
+        label columns with one aggregate before training starts (ids in
+        range, no nulls; labels in `[0, 1]` for `class_num=1`, whole class
+        indices `0..class_num-1` else) and records the smallest ids.
 
         Args:
             x: a Spark DataFrame, or what Keras' `fit` takes.
@@ -159,8 +253,7 @@ class Recommender:
 
         if _df.is_spark_dataframe(x):
             feature_cols = self.feature_cols if feature_cols is None else feature_cols
-            self._check(x, {label_cols: self._label_range()} if isinstance(label_cols, str) else None,
-                        ranking=False)
+            self.check_training_frame(x, feature_cols, label_cols)
             return super().fit(x, *args, feature_cols=feature_cols, label_cols=label_cols, **kwargs)
         return super().fit(x, y, *args, **kwargs)
 
@@ -253,10 +346,9 @@ class Recommender:
     def _candidates(self, values: "DataFrame | Sequence[int] | None", column: str) -> "DataFrame":
         """The users (items) to cross: one id column, checked. A subclass
         whose inputs are more than the two ids overrides this."""
-        count = self.user_count if column == self.user_col else self.item_count
-        frame = _as_id_frame(values, column, count)
-        check_ids(frame, {column: (0, count)})
-        return frame
+        if column == self.user_col:
+            return _as_id_frame(values, column, self.user_count, self.first_user_id or 0)
+        return _as_id_frame(values, column, self.item_count, self.first_item_id or 0)
 
     def _recommend_for_all(self, key: str, other: str, k: int, name: str, keys, others,
                            exclude) -> "DataFrame":
@@ -291,10 +383,12 @@ class Recommender:
 
         Args:
             num_items: items per user (a positive integer).
-            users: a DataFrame with the user column, or a list of ids;
-                default every id in `[0, user_count]`.
+            users: a DataFrame with the user column (an integer column), or
+                a list of ids; default every id in `[first_user_id,
+                user_count]` (`first_user_id`: the smallest user id `fit`
+                has seen, 0 before any fit).
             items: the candidate items, likewise; default every id in
-                `[0, item_count]`.
+                `[first_item_id, item_count]`.
             exclude: a DataFrame of (user, item) pairs not to recommend
                 (what each user already has); broadcast by Spark when small.
 
@@ -317,9 +411,12 @@ class Recommender:
 
         Args:
             num_users: users per item (a positive integer).
-            items: a DataFrame with the item column, or a list of ids;
-                default every id in `[0, item_count]`.
-            users: the candidate users, likewise.
+            items: a DataFrame with the item column (an integer column), or
+                a list of ids; default every id in `[first_item_id,
+                item_count]` (the smallest item id `fit` has seen, 0 before
+                any fit).
+            users: the candidate users, likewise; default every id in
+                `[first_user_id, user_count]`.
             exclude: (user, item) pairs not to recommend.
 
         Returns:

@@ -61,6 +61,12 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
     a progress bar or 2 for a line per epoch. The per-epoch lines also go to
     the `zooapi.engine.training` logger at INFO.
 
+    A model with a `check_training_frame(df, feature_cols, label_cols)`
+    method (the recommenders of `zooapi.models`: `NeuralCF`, `WideAndDeep`)
+    checks the training DataFrame with it before training starts, as its own
+    `fit` does: an out-of-range id is a `ValueError` naming the column and
+    the value, not an error inside a training task.
+
     The fitted model carries the Params it was fitted with (`labelCol`,
     `batchSize`, `maxEpoch`, `learningRate`, `optimMethod`, `numWorkers`,
     `shuffle`, `seed`, `clipNorm`, `clipValue`, `verbose`), as Spark ML
@@ -193,6 +199,9 @@ class NNEstimator(Estimator, EstimatorParams, PersistentStage):
             _require_dataframe(validation, "validationDf")
         dataset, validation, label_col, learned = self._training_labels(dataset, validation)
         model = self._compiled_copy()
+        check = getattr(model, "check_training_frame", None)
+        if check is not None:
+            check(dataset, self.getFeaturesCol(), label_col)
         epochs = self.getMaxEpoch()
         if self.getEndWhen() is not None and not self.isSet(self.maxEpoch):
             epochs = 10**9  # the end trigger decides

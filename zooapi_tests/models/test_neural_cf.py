@@ -97,8 +97,13 @@ def test_recommend_for_user_keeps_the_best_candidates_of_each_user(planted):
     for user, cand in _candidates_by_user(candidates).items():
         expected = sorted(cand, key=lambda item: (-scores[user, item], item))[:3]
         assert sorted(by_user[user]) == sorted(expected), user
-    per_item = model.recommend_for_item(candidates, max_users=2)
-    assert per_item.groupBy("item").count().where("count > 2").count() == 0
+    by_item: dict[int, list[int]] = {}
+    for row in model.recommend_for_item(candidates, max_users=2).collect():
+        by_item.setdefault(row.item, []).append(row.user)
+    expected_by_item = {item: sorted(users, key=lambda user: (-scores[user, item], user))[:2]
+                        for item, users in _candidates_by_item(candidates).items()}
+    assert {item: sorted(users) for item, users in by_item.items()} == \
+        {item: sorted(users) for item, users in expected_by_item.items()}
 
 
 def _candidates_by_user(candidates) -> dict[int, list[int]]:
@@ -108,14 +113,24 @@ def _candidates_by_user(candidates) -> dict[int, list[int]]:
     return out
 
 
+def _candidates_by_item(candidates) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for row in candidates.collect():
+        out.setdefault(row.item, []).append(row.user)
+    return out
+
+
 def test_recommend_for_all_users_matches_scoring_each_pair(planted):
-    model, train = planted["model"], planted["train"]
+    model, train, spark = planted["model"], planted["train"], planted["spark"]
     users = list(range(1, 11))
     recs = model.recommend_for_all_users(4, users=users, items=list(range(1, ITEMS + 1)), exclude=train)
     assert recs.schema.simpleString() == \
         "struct<user:int,recommendations:array<struct<item:int,rating:float>>>"  # ALSModel's
-    scores = all_pair_scores(model)
+    # The same pairs scored one by one through the public API.
     seen = {(r.user, r.item) for r in train.collect()}
+    pairs = spark.createDataFrame([(u, i) for u in users for i in range(1, ITEMS + 1) if (u, i) not in seen],
+                                  "user int, item int")
+    scores = {(r.user, r.item): r.probability for r in model.predict_user_item_pair(pairs).collect()}
     got = {r.user: r.recommendations for r in recs.collect()}
     assert sorted(got) == users
     for user in users:
@@ -125,15 +140,58 @@ def test_recommend_for_all_users_matches_scoring_each_pair(planted):
         np.testing.assert_allclose([r.rating for r in got[user]], [scores[user, i] for i in expected], atol=1e-5)
 
 
+def test_recommend_for_all_users_by_default_ranks_the_ids_training_saw(planted, tmp_path):
+    import keras
+
+    import zooapi.keras  # noqa: F401  (registers zooapi's classes)
+
+    # The planted ids are 1-based: rows 0 of the embeddings never trained.
+    model = planted["model"]
+    assert (model.first_user_id, model.first_item_id) == (1, 1)
+    recs = {r.user: r.recommendations for r in model.recommend_for_all_users(3).collect()}
+    assert sorted(recs) == list(range(1, USERS + 1))
+    scores = all_pair_scores(model)
+    for user, row in recs.items():
+        expected = sorted(range(1, ITEMS + 1), key=lambda i: (-scores[user, i], i))[:3]
+        assert [r.item for r in row] == expected, user
+    path = str(tmp_path / "ncf.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=False)
+    assert (loaded.first_user_id, loaded.first_item_id) == (1, 1)
+
+
+def test_first_ids_start_at_0_and_each_fit_lowers_them(spark):
+    from zooapi.models import NeuralCF
+
+    model = NeuralCF(3, 4, user_embed=2, item_embed=2, hidden_layers=(2,), mf_embed=2)
+    assert sorted(r.user for r in model.recommend_for_all_users(2).collect()) == [0, 1, 2, 3]
+    model.check_training_frame(spark.createDataFrame([(2, 3, 1), (3, 4, 0)], "user int, item int, label int"),
+                               label_cols="label")
+    assert (model.first_user_id, model.first_item_id) == (2, 3)
+    model.check_training_frame(spark.createDataFrame([(3, 1, 1)], "user int, item int, label int"))
+    assert (model.first_user_id, model.first_item_id) == (2, 1)
+    recs = model.recommend_for_all_users(4).collect()
+    assert sorted(r.user for r in recs) == [2, 3]
+    assert all(sorted(x.item for x in r.recommendations) == [1, 2, 3, 4] for r in recs)
+    assert model.get_config()["first_item_id"] == 1
+    set_by_hand = NeuralCF(3, 4, hidden_layers=(2,), first_user_id=1, first_item_id=4)
+    assert [r.item for r in set_by_hand.recommend_for_all_items(1).collect()] == [4]
+    with pytest.raises(ValueError, match=r"expected None or an integer in \[0, 4\]. Received: first_item_id=5"):
+        NeuralCF(3, 4, first_item_id=5)
+
+
 def test_recommend_for_all_items_ranks_users_per_item(planted):
     model = planted["model"]
     recs = model.recommend_for_all_items(2, items=[1, 9], users=list(range(1, USERS + 1)))
     assert recs.schema.simpleString() == \
         "struct<item:int,recommendations:array<struct<user:int,rating:float>>>"
     scores = all_pair_scores(model)
-    for row in recs.collect():
+    rows = recs.collect()
+    assert sorted(row.item for row in rows) == [1, 9]
+    for row in rows:
         expected = sorted(range(1, USERS + 1), key=lambda u: (-scores[u, row.item], u))[:2]
         assert [r.user for r in row.recommendations] == expected
+        np.testing.assert_allclose([r.rating for r in row.recommendations], scores[expected, row.item], atol=1e-5)
 
 
 def test_neural_cf_saves_and_loads_with_keras(tmp_path):
@@ -172,6 +230,7 @@ def test_a_rating_model_ranks_items_by_its_expected_rating(spark):
     ([(1, 41, 1)], "label", "Column 'item' holds the value 41; expected values in [0, 40]"),
     ([(-1, 3, 1)], "label", "Column 'user' holds the value -1; expected values in [0, 50]"),
     ([(None, 3, 1)], "label", "Column 'user' holds 1 null value(s)"),
+    ([(1, None, 1)], "label", "Column 'item' holds 1 null value(s)"),
     ([(1, 3, 2)], "label", "Column 'label' holds the value 2; expected values in [0, 1]"),
 ])
 def test_fit_refuses_bad_ids_and_labels_before_training(spark, rows, label, message):
@@ -185,6 +244,38 @@ def test_explicit_ratings_outside_the_classes_are_refused(spark):
     df = spark.createDataFrame([(1, 3, 4), (2, 3, 5)], "user int, item int, rating int")
     with pytest.raises(ValueError, match=r"Column 'rating' holds the value 5; expected values in \[0, 4\]"):
         small_ncf(class_num=5).fit(df, label_cols="rating", epochs=1)
+    halves = spark.createDataFrame([(1, 3, 4.0), (2, 3, 2.5)], "user int, item int, rating double")
+    with pytest.raises(ValueError, match=r"Column 'rating' holds the value 2.5; expected whole numbers in \[0, 4\]"):
+        small_ncf(class_num=5).fit(halves, label_cols="rating", epochs=1)
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("training started")
+
+
+@pytest.mark.parametrize("estimator", ["NNEstimator", "NNClassifier"])
+def test_nnframes_estimators_check_a_recommenders_ids_before_training(spark, monkeypatch, estimator):
+    import zooapi.nnframes
+
+    monkeypatch.setattr("zooapi.engine.fit", _no_training)
+    df = spark.createDataFrame([(1, 3, 1), (2, 41, 0)], "u int, i int, label int")
+    stage = getattr(zooapi.nnframes, estimator)(small_ncf(), loss="binary_crossentropy", featuresCol=["u", "i"],
+                                                labelCol="label")
+    with pytest.raises(ValueError, match=r"Column 'i' holds the value 41; expected values in \[0, 40\]"):
+        stage.fit(df)
+
+
+def test_nn_estimator_fits_a_recommender_that_records_its_first_ids(spark, monkeypatch):
+    from zooapi.nnframes import NNEstimator
+
+    # The fitted copy records the ids when its training frame is checked,
+    # before training: a stand-in for the engine keeps the test cheap.
+    monkeypatch.setattr("zooapi.engine.fit", lambda *args, **kwargs: None)
+    model = small_ncf()
+    df = spark.createDataFrame([(2, 3, 1), (5, 1, 0)], "u int, i int, label int")
+    fitted = NNEstimator(model, loss="binary_crossentropy", featuresCol=["u", "i"], labelCol="label").fit(df)
+    assert (fitted.model.first_user_id, fitted.model.first_item_id) == (2, 1)
+    assert (model.first_user_id, model.first_item_id) == (None, None)  # the estimator's model is unchanged
 
 
 def test_recommender_refuses_bad_arguments(spark):
@@ -199,6 +290,14 @@ def test_recommender_refuses_bad_arguments(spark):
         model.predict_user_item_pair(spark.createDataFrame([(1, 2)], "user int, movie int"))
     with pytest.raises(ValueError, match=r"Column 'item' holds the value 99"):
         model.recommend_for_all_users(3, items=[1, 99])
+    with pytest.raises(ValueError, match=r"Column 'item' holds the value None; expected integer ids in \[0, 40\]"):
+        model.recommend_for_all_users(3, items=[1, None])
+    with pytest.raises(TypeError, match=r"Column 'user' must hold integer ids; received Spark type double"):
+        model.recommend_for_all_users(3, users=spark.createDataFrame([(1.7,)], "user double"))
+    with pytest.raises(ValueError, match=r"expected a positive integer. Received: max_users=0"):
+        model.recommend_for_item(pairs, max_users=0)
+    with pytest.raises(ValueError, match=r"Column 'item' holds 1 null value\(s\)"):
+        model.predict_user_item_pair(spark.createDataFrame([(1, None)], "user int, item int"))
     with pytest.raises(TypeError, match=r"Column 'user' must hold integer ids; received Spark type string"):
         model.predict_user_item_pair(spark.createDataFrame([("a", 2)], "user string, item int"))
     with pytest.raises(ValueError, match=r"Received an invalid value for `hidden_layers`"):

@@ -31,7 +31,10 @@ def test_neural_cf_trains_on_two_executors_and_ranks_there(spark_cluster):
     assert history.history["loss"][-1] < entropy - 0.1, (history.history["loss"], entropy)
     assert math.isfinite(history.history["loss"][0])
 
-    recs = model.recommend_for_all_users(3, users=[0, 1, 2], items=list(range(100))).collect()
+    # The sample's ids are 0-based: the default candidates start at 0.
+    assert (model.first_user_id, model.first_item_id) == (0, 0)
+    recs = model.recommend_for_all_users(3, users=[0, 1, 2]).collect()
+    assert sorted(row.user for row in recs) == [0, 1, 2]
     users, items = np.meshgrid([0, 1, 2], np.arange(100), indexing="ij")
     probs = model.predict([users.reshape(-1, 1), items.reshape(-1, 1)], verbose=0)
     expected_rating = (probs * np.arange(5)).sum(axis=1).reshape(3, 100)
