@@ -123,7 +123,8 @@ def cross_hash_bucket(columns: Sequence[str], num_buckets: int) -> "Column":
     process, so it is not).
 
     Args:
-        columns: two or more column names (any types).
+        columns: one or more column names (any types); one column hashes
+            its values into buckets.
         num_buckets: the number of buckets (a positive integer).
 
     Returns:

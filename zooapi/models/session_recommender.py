@@ -37,9 +37,29 @@ logger = logging.getLogger(__name__)
 _SCORES = "_zooapi_session_scores"
 
 
+def _pairs_unsupported(name: str):
+    """A `Recommender` method that a session model does not have: it raises."""
+
+    def method(self, *args, **kwargs):
+        raise TypeError(f"SessionRecommender has no `{name}`: it ranks the next item of a session, not (user, "
+                        f"item) pairs. Call `recommend_for_session(df, max_items)` on a DataFrame with the "
+                        f"{self.feature_cols} column(s).")
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = "Not supported (no user-item pairs): raises a `TypeError` naming `recommend_for_session`."
+    return method
+
+
 @keras.saving.register_keras_serializable(package="zooapi")
 class SessionRecommender(Model):
     """Next-item recommendation from a session (and the user's history).
+
+    Its ranking method is `recommend_for_session`. The `Recommender`
+    methods of the pair models (`predict_user_item_pair`,
+    `recommend_for_user` / `_item`, `recommend_for_all_users` / `_items`)
+    score (user, item) pairs, which a session model does not: as in
+    Analytics Zoo, they exist here only to raise a `TypeError` that points
+    at `recommend_for_session`.
 
     Args:
         item_count: the largest item id (ids are `1..item_count`; 0 pads).
@@ -105,8 +125,9 @@ class SessionRecommender(Model):
         return {"name": self.name, **self._config}
 
     def _check(self, df: "DataFrame", label_col: str | None = None) -> None:
-        """One aggregate: sequences of the right length with ids in
-        `[0, item_count]`, labels in `[1, item_count]`."""
+        """One aggregate: sequences (no null arrays, no null ids) of the
+        right length with ids in `[0, item_count]`, labels in
+        `[1, item_count]`."""
         from pyspark.sql import functions as F
 
         check_columns(df, self.feature_cols + ([label_col] if label_col else []))
@@ -115,13 +136,22 @@ class SessionRecommender(Model):
             lengths[self.history_col] = self.history_length
         aggs = []
         for c in lengths:
-            aggs += [F.min(F.array_min(c)).alias(f"lo_{c}"), F.max(F.array_max(c)).alias(f"hi_{c}"),
+            # min, max and size skip (or return) nulls, so nulls are counted apart.
+            aggs += [F.count(F.when(F.col(c).isNull(), 1)).alias(f"null_{c}"),
+                     F.count(F.when(F.exists(c, lambda v: v.isNull()), 1)).alias(f"holes_{c}"),
+                     F.min(F.array_min(c)).alias(f"lo_{c}"), F.max(F.array_max(c)).alias(f"hi_{c}"),
                      F.min(F.size(c)).alias(f"short_{c}"), F.max(F.size(c)).alias(f"long_{c}")]
         if label_col:
             aggs += [F.min(label_col).alias("lo_label"), F.max(label_col).alias("hi_label"),
                      F.count(F.when(F.col(label_col).isNull(), 1)).alias("null_label")]
         row = df.agg(*aggs).first()
         for c, length in lengths.items():
+            if row[f"null_{c}"]:
+                raise ValueError(f"Column '{c}' holds {row[f'null_{c}']} null value(s); expected arrays of "
+                                 f"{length} item ids (pad with 0 on the left).")
+            if row[f"holes_{c}"]:
+                raise ValueError(f"Column '{c}' holds {row[f'holes_{c}']} array(s) with null elements; expected "
+                                 f"item ids in [0, {self.item_count}] (0 pads).")
             for v in (row[f"short_{c}"], row[f"long_{c}"]):
                 if v is not None and v != length:
                     raise ValueError(f"Column '{c}' holds an array of length {v}; expected length {length} "
@@ -190,3 +220,9 @@ class SessionRecommender(Model):
         best = F.transform(F.slice(ranked, 1, max_items),
                            lambda s: F.struct(s["i"].cast("int").alias("item"), s["p"].alias("probability")))
         return scores.withColumn("recommendations", best).drop(_SCORES)
+
+    predict_user_item_pair = _pairs_unsupported("predict_user_item_pair")
+    recommend_for_user = _pairs_unsupported("recommend_for_user")
+    recommend_for_item = _pairs_unsupported("recommend_for_item")
+    recommend_for_all_users = _pairs_unsupported("recommend_for_all_users")
+    recommend_for_all_items = _pairs_unsupported("recommend_for_all_items")

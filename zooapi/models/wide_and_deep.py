@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Sequence
+import math
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 
 from zooapi.checks import check_int
 from zooapi.keras.models import Model
-from zooapi.models.recommender import Recommender
+from zooapi.models.recommender import Recommender, check_columns, check_ids
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 __all__ = ["ColumnFeatureInfo", "ColumnEncoding", "WideAndDeep"]
 
@@ -55,7 +59,7 @@ class ColumnFeatureInfo:
         embed_in_dims: their dimensions (embedding rows).
         embed_out_dims: their embedding sizes.
         continuous_cols: numeric columns fed to the deep part as they are.
-        label: the label column.
+        label: the label column (`WideAndDeep.fit`'s default `label_cols`).
 
     Example:
         >>> ColumnFeatureInfo(indicator_cols=["gender"], indicator_dims=[2]).indicator_dims
@@ -163,15 +167,19 @@ class WideAndDeep(Recommender, Model):
 
     `feature_cols` (the default of `fit`) lists one column group per input:
     wide (`wide_base_cols + wide_cross_cols`), indicator, embed, continuous
-    (the groups that have columns). `user_col` and `item_col` name the pair
-    being ranked; they need not be model inputs. Before training and
-    scoring, one aggregate checks that every id column holds values in
-    `[0, dim - 1]`.
+    (the groups that have columns). `fit` on a DataFrame trains on
+    `column_info.label` unless `label_cols` says otherwise. `user_col` and
+    `item_col` name the pair being ranked; they need not be model inputs.
+    Before training and scoring, one aggregate checks that every id column
+    holds values in `[0, dim - 1]` and the user and item columns
+    non-negative ids, none of them null.
 
-    `recommend_for_all_users` / `_items` take `users` and `items` as
-    DataFrames carrying their feature columns; every wide and deep column
-    must come from one of the two (compute user x item crosses on the pairs
-    and use `recommend_for_user` instead).
+    `recommend_for_all_users` / `_items` cross `users` with `items`, so each
+    feature column must come from one of the two: pass a DataFrame with the
+    id column and the features of its side (one row per id). A list of ids,
+    or None for every id in `[0, dim - 1]` of an id input, works for a side
+    whose only model input is its id column. Columns of user x item crosses
+    exist only on pairs: rank pairs with `recommend_for_user` instead.
 
     Args:
         class_num: 1 (one sigmoid unit, `binary_crossentropy`) or the number
@@ -246,6 +254,7 @@ class WideAndDeep(Recommender, Model):
         return {"name": self.name, **self._config}
 
     def _id_ranges(self) -> dict[str, tuple[float, float]]:
+        """The model's id input columns with their inclusive ranges."""
         info = self.column_info
         ranges: dict[str, tuple[float, float]] = {}
         for cols, dims in ((info.wide_cols, info.wide_dims), (info.indicator_cols, info.indicator_dims),
@@ -253,11 +262,82 @@ class WideAndDeep(Recommender, Model):
             ranges.update({c: (0, d - 1) for c, d in zip(cols, dims)})
         return ranges
 
-    def _candidates(self, values, column: str):
-        if not hasattr(values, "schema"):
-            raise TypeError(f"WideAndDeep ranks pairs by their features: give the {column}s as a DataFrame "
-                            f"with column '{column}' and its feature columns. Received: {type(values).__name__}")
-        from zooapi.models.recommender import check_columns
+    def _pair_ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """The id inputs among `columns`, and the user and item columns
+        there that are not id inputs: non-negative ids, no nulls."""
+        ranges = self._id_ranges()
+        pair = {c: (0, math.inf) for c in (self.user_col, self.item_col) if c in columns and c not in ranges}
+        return {**pair, **{c: r for c, r in ranges.items() if c in columns}}
 
-        check_columns(values, [column], "recommend_for_all_*")
-        return values
+    def _check(self, df: "DataFrame", extra: dict[str, tuple[float, float]] | None = None,
+               ranking: bool = True) -> None:
+        """`Recommender._check`, with the user and item columns of `df`
+        checked for nulls even when they are not model inputs."""
+        super()._check(df, {**self._pair_ranges(df.columns), **(extra or {})}, ranking)
+
+    def fit(self, x=None, y=None, *args, label_cols=None, **kwargs):
+        """`Recommender.fit`; on a DataFrame, `label_cols` defaults to
+        `column_info.label`.
+
+        Args:
+            x: a Spark DataFrame, or what Keras' `fit` takes.
+            y: Keras only.
+            label_cols: the label column (DataFrame); default
+                `column_info.label`.
+            **kwargs: as `Recommender.fit`.
+
+        Returns:
+            Keras' `History`.
+
+        Example:
+            >>> wnd.fit(train, epochs=5, batch_size=256)  # doctest: +SKIP
+        """
+        from zooapi.keras import dataframe as _df
+
+        if label_cols is None and _df.is_spark_dataframe(x):
+            label_cols = self.column_info.label
+        return super().fit(x, y, *args, label_cols=label_cols, **kwargs)
+
+    def _candidates(self, values, column: str) -> "DataFrame":
+        """The users (items) to cross: a DataFrame as it is, or a list of
+        ids / None (every id of an id input) as one id column."""
+        from zooapi.models.recommender import _as_id_frame
+
+        argument = "users" if column == self.user_col else "items"
+        if hasattr(values, "schema"):
+            check_columns(values, [column], f"`{argument}`")
+            return values
+        ranges = self._id_ranges()
+        if values is None and column not in ranges:
+            raise ValueError(f"`{argument}=None` means every id of an id input, and '{column}' is not a wide, "
+                             f"indicator or embed column of this model: pass `{argument}` as a DataFrame with "
+                             f"column '{column}' and its feature columns.")
+        count = int(ranges[column][1]) if column in ranges else 0  # only None reads it
+        return _as_id_frame(values, column, count)
+
+    def _recommend_for_all(self, key: str, other: str, k: int, name: str, keys, others, exclude) -> "DataFrame":
+        """Each side's candidates reduced to the feature columns it brings,
+        which together must be all of them, checked; then
+        `Recommender._recommend_for_all`."""
+        check_int(name, k)
+        needed = self._required_columns(ranking=False)
+        frames = {}
+        for column, values in ((key, keys), (other, others)):
+            frame = self._candidates(values, column)
+            frames[column] = frame.select(*dict.fromkeys([column] + [c for c in needed if c in frame.columns]))
+        key_df, other_df = frames[key], frames[other]
+        named = {self.user_col: "users", self.item_col: "items"}
+        received = f"Received: {named[key]} columns {key_df.columns}, {named[other]} columns {other_df.columns}"
+        both = [c for c in key_df.columns if c in other_df.columns]
+        if both:
+            raise ValueError(f"Column '{both[0]}' is in both `users` and `items`; each feature column must come "
+                             f"from one side. {received}")
+        missing = [c for c in needed if c not in key_df.columns and c not in other_df.columns]
+        if missing:
+            raise ValueError(f"Column '{missing[0]}' is in neither `users` nor `items`: the model needs columns "
+                             f"{needed} from the two together. Pass each side as a DataFrame with its id column "
+                             f"and its feature columns; for user x item crosses, score pairs with "
+                             f"`recommend_for_user`. {received}")
+        for column, frame in frames.items():
+            check_ids(frame, self._pair_ranges(frame.columns), integral=[column])
+        return super()._recommend_for_all(key, other, k, name, key_df.distinct(), other_df.distinct(), exclude)
