@@ -164,13 +164,29 @@ class Recommender:
         """The integer columns to check before scoring, with their inclusive ranges."""
         return {self.user_col: (0, self.user_count), self.item_col: (0, self.item_count)}
 
+    def _ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """The id columns to check in a DataFrame of `columns`, with their
+        inclusive ranges (a model whose user and item need not be inputs
+        checks only those it finds)."""
+        return self._id_ranges()
+
+    def _feature_columns(self) -> list[str]:
+        """The model's input columns, flat, in input order, each once (a
+        column may feed two inputs)."""
+        return list(dict.fromkeys(c for group in self.feature_cols
+                                  for c in ([group] if isinstance(group, str) else group)))
+
+    def _required_columns(self) -> list[str]:
+        """The columns a DataFrame of pairs must have: the user and item
+        columns and the model's inputs."""
+        return list(dict.fromkeys([self.user_col, self.item_col] + self._feature_columns()))
+
     def _check(self, df: "DataFrame") -> None:
         """Columns present (the user and item columns too), and one aggregate
         over the id columns' ranges."""
-        flat = [c for group in self.feature_cols for c in ([group] if isinstance(group, str) else group)]
-        check_columns(df, list(dict.fromkeys([self.user_col, self.item_col] + flat)))
+        check_columns(df, self._required_columns())
         ids = [c for c in (self.user_col, self.item_col) if c in df.columns]
-        check_ids(df, self._id_ranges(), integral=ids)
+        check_ids(df, self._ranges(df.columns), integral=ids)
 
     def _bound_columns(self, feature_cols) -> dict[str, str] | None:
         """Each of the model's own feature columns -> the column of
@@ -217,7 +233,8 @@ class Recommender:
         if bound is None:
             return
         check_columns(df, list(dict.fromkeys(bound.values())))
-        ranges = {bound.get(c, c): r for c, r in self._id_ranges().items()}
+        own = {given: mine for mine, given in bound.items()}
+        ranges = {bound.get(c, c): r for c, r in self._ranges([own.get(c, c) for c in df.columns]).items()}
         whole = []
         if isinstance(label_cols, str):
             ranges[label_cols] = (0, 1) if self.class_num == 1 else (0, self.class_num - 1)

@@ -262,18 +262,12 @@ class WideAndDeep(Recommender, Model):
             ranges.update({c: (0, d - 1) for c, d in zip(cols, dims)})
         return ranges
 
-    def _pair_ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+    def _ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
         """The id inputs among `columns`, and the user and item columns
         there that are not id inputs: non-negative ids, no nulls."""
         ranges = self._id_ranges()
         pair = {c: (0, math.inf) for c in (self.user_col, self.item_col) if c in columns and c not in ranges}
         return {**pair, **{c: r for c, r in ranges.items() if c in columns}}
-
-    def _check(self, df: "DataFrame", extra: dict[str, tuple[float, float]] | None = None,
-               ranking: bool = True) -> None:
-        """`Recommender._check`, with the user and item columns of `df`
-        checked for nulls even when they are not model inputs."""
-        super()._check(df, {**self._pair_ranges(df.columns), **(extra or {})}, ranking)
 
     def fit(self, x=None, y=None, *args, label_cols=None, **kwargs):
         """`Recommender.fit`; on a DataFrame, `label_cols` defaults to
@@ -313,14 +307,14 @@ class WideAndDeep(Recommender, Model):
                              f"indicator or embed column of this model: pass `{argument}` as a DataFrame with "
                              f"column '{column}' and its feature columns.")
         count = int(ranges[column][1]) if column in ranges else 0  # only None reads it
-        return _as_id_frame(values, column, count)
+        return _as_id_frame(values, column, count, first=0)
 
     def _recommend_for_all(self, key: str, other: str, k: int, name: str, keys, others, exclude) -> "DataFrame":
         """Each side's candidates reduced to the feature columns it brings,
         which together must be all of them, checked; then
         `Recommender._recommend_for_all`."""
         check_int(name, k)
-        needed = self._required_columns(ranking=False)
+        needed = self._feature_columns()
         frames = {}
         for column, values in ((key, keys), (other, others)):
             frame = self._candidates(values, column)
@@ -339,5 +333,5 @@ class WideAndDeep(Recommender, Model):
                              f"and its feature columns; for user x item crosses, score pairs with "
                              f"`recommend_for_user`. {received}")
         for column, frame in frames.items():
-            check_ids(frame, self._pair_ranges(frame.columns), integral=[column])
+            check_ids(frame, self._ranges(frame.columns), integral=[column])
         return super()._recommend_for_all(key, other, k, name, key_df.distinct(), other_df.distinct(), exclude)

@@ -85,6 +85,12 @@ def test_predict_user_item_pair_adds_score_columns(planted):
         assert row.probability == row.prediction
         assert set(row.asDict()) == {"user", "item", "label", "prediction", "probability"}
 
+    # check=False skips the id aggregate, not the columns or the scores
+    unchecked = model.predict_user_item_pair(candidates, check=False).orderBy("user", "item").collect()
+    assert [r.prediction for r in unchecked] == [r.prediction for r in rows]
+    with pytest.raises(ValueError, match="Column 'item' is missing"):
+        model.predict_user_item_pair(candidates.drop("item"), check=False)
+
 
 def test_recommend_for_user_keeps_the_best_candidates_of_each_user(planted):
     model, candidates = planted["model"], planted["candidates"]
