@@ -91,7 +91,8 @@ def detector_errors(spark, values: np.ndarray, length: int, epochs: int, train_e
     scored = model.predict(windows, feature_cols="features").select("t", "label", "prediction").toPandas()
     if timings is not None:
         local = train.select("features", "label").toPandas()  # the baseline's arrays (a benchmark, not the library)
-        x = np.stack(local.features).reshape(-1, length, 1).astype(np.float32)
+        # unroll's windows are array<array<double>> (length x 1): NumPy gets one object array per row
+        x = np.stack([np.stack(window) for window in local.features]).reshape(-1, length, 1).astype(np.float32)
         y = local.label.to_numpy(np.float32)
         keras.utils.set_random_seed(0)
         plain = AnomalyDetector((length, 1))
